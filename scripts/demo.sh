@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# First README command: show Cowork working on the embedded SQLite default (no server needed).
+set -euo pipefail
+. "$(dirname "$0")/_venv.sh"
+.venv/bin/cowork migrate
+.venv/bin/cowork status

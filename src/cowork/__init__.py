@@ -1,0 +1,66 @@
+"""Cowork foundation: durable, tenant-isolated workspaces, a versioned blackboard, an
+append-only event log with durable consumers, and a workflow engine that resumes after a crash.
+
+Start with :func:`open`::
+
+    import cowork
+
+    async with await cowork.open() as rt:      # embedded SQLite file by default
+        print(rt.durable, await rt.health())
+"""
+
+from cowork.config import Settings, load_settings
+from cowork.errors import (
+    ConfigError,
+    CoworkError,
+    InvalidEventType,
+    InvalidExpectedVersion,
+    InvalidTransition,
+    MigrationError,
+    MigrationIntegrityError,
+    MigrationLockTimeout,
+    NotFound,
+    PayloadRejected,
+    PersistenceError,
+    PersistenceUnavailable,
+    RuntimeClosed,
+    SchemaNotReady,
+    StorageConflict,
+    TenantViolation,
+    ValidationError,
+    VersionConflict,
+)
+from cowork.runtime import Runtime
+from cowork.runtime import open_runtime as open
+from cowork.storage.port import Health
+from cowork.tenancy import TenantScope
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "CoworkError",
+    "Health",
+    "InvalidEventType",
+    "InvalidExpectedVersion",
+    "InvalidTransition",
+    "MigrationError",
+    "MigrationIntegrityError",
+    "MigrationLockTimeout",
+    "NotFound",
+    "PayloadRejected",
+    "PersistenceError",
+    "PersistenceUnavailable",
+    "Runtime",
+    "RuntimeClosed",
+    "SchemaNotReady",
+    "Settings",
+    "StorageConflict",
+    "TenantScope",
+    "TenantViolation",
+    "ValidationError",
+    "VersionConflict",
+    "__version__",
+    "load_settings",
+    "open",
+]

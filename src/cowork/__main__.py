@@ -1,0 +1,5 @@
+"""``python -m cowork`` runs the CLI."""
+
+from cowork.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""The ``cowork`` command line."""
+
+from cowork.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,66 @@
+"""``cowork status``: database, schema version, durability."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from rich.table import Table
+
+from cowork.cli import exit_codes
+from cowork.cli.context import CliContext, pass_cli
+from cowork.errors import PersistenceUnavailable
+from cowork.migrations import migrate
+from cowork.storage.factory import create_database
+
+
+async def _gather(cli: CliContext) -> dict[str, Any]:
+    settings = cli.settings()
+    db = create_database(settings.effective_database_url(), settings)
+    info: dict[str, Any] = {
+        "database": db.display_url,
+        "backend": db.backend,
+        "durable": db.durable,
+        "tenant_id": settings.tenant_id,
+        "persistence_required": settings.persistence_required,
+    }
+    try:
+        await db.open()
+    except PersistenceUnavailable as exc:
+        info.update(healthy=False, error=str(exc))
+        return info
+    try:
+        health = await db.health()
+        info.update(healthy=health.healthy, latency_ms=health.latency_ms, error=health.error)
+        report = await migrate(db, check_only=True)
+    finally:
+        await db.close()
+    info.update(
+        schema_version=report.schema_version,
+        migrations_applied=len(report.already_applied),
+        migrations_pending=list(report.pending),
+    )
+    return info
+
+
+@click.command("status")
+@pass_cli
+def status_command(cli: CliContext) -> None:
+    """Show the database, its health, schema version and durability."""
+    info = cli.run(lambda: _gather(cli))
+    if cli.as_json:
+        cli.emit_json(info)
+    else:
+        table = Table(title="cowork status", show_header=False)
+        table.add_column("what", style="bold")
+        table.add_column("value")
+        for key, value in info.items():
+            if value is None:
+                continue
+            if key == "latency_ms":
+                value = f"{value:.2f}"
+            table.add_row(key.replace("_", " "), str(value))
+        cli.console.print(table)
+    if not info["healthy"]:
+        sys.exit(exit_codes.UNAVAILABLE)

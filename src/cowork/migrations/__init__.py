@@ -1,0 +1,12 @@
+"""Forward-only, checksummed schema migrations (MISSION 4.2)."""
+
+from cowork.migrations.runner import (
+    MigrationFile,
+    MigrationReport,
+    checksum,
+    discover,
+    migrate,
+    plan,
+)
+
+__all__ = ["MigrationFile", "MigrationReport", "checksum", "discover", "migrate", "plan"]

@@ -1,0 +1,215 @@
+"""Bootstrap and the runtime object: ``rt = await cowork.open(...)``.
+
+``open`` loads the configuration, connects the configured database (the embedded SQLite file
+when none is configured), applies pending migrations (``COWORK_PERSISTENCE_AUTO_MIGRATE``) and
+returns a :class:`Runtime`.
+
+Required mode (``COWORK_PERSISTENCE_REQUIRED=true``) fails fast, saying why, when the database
+cannot be reached or migrated, or when the configuration would run memory-only. Without it, an
+unreachable database degrades to ``memory://`` with one loud warning, and the runtime reports
+``durable == False`` with the reason in ``degraded_reason``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from cowork.config import SecretProvider, Settings, load_settings
+from cowork.errors import (
+    ConfigError,
+    CoworkError,
+    MigrationError,
+    PersistenceUnavailable,
+    RuntimeClosed,
+    SchemaNotReady,
+)
+from cowork.migrations import MigrationReport, migrate
+from cowork.storage.factory import create_database
+from cowork.storage.port import Database, Health
+from cowork.storage.sqlite import SqliteDatabase
+from cowork.tenancy import TenantScope
+
+__all__ = ["Runtime", "open_runtime"]
+
+_log = logging.getLogger("cowork")
+
+
+class _Core:
+    """What every tenant view of one runtime shares: settings, database, lifecycle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        degraded_reason: str | None,
+        migrations: MigrationReport | None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.degraded_reason = degraded_reason
+        self.migrations = migrations
+        self.closed = False
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self.database.close()
+
+
+class Runtime:
+    """A connected Cowork runtime scoped to one tenant; ``for_tenant`` gives other views."""
+
+    def __init__(self, core: _Core, scope: TenantScope) -> None:
+        self._core = core
+        self._scope = scope
+
+    # -- identity and state -------------------------------------------------------------------
+    @property
+    def scope(self) -> TenantScope:
+        return self._scope
+
+    @property
+    def tenant_id(self) -> str:
+        return self._scope.tenant_id
+
+    @property
+    def owner_id(self) -> str:
+        return self._scope.owner_id
+
+    @property
+    def settings(self) -> Settings:
+        return self._core.settings
+
+    @property
+    def database(self) -> Database:
+        if self._core.closed:
+            raise RuntimeClosed("this runtime is closed; open a new one with cowork.open()")
+        return self._core.database
+
+    @property
+    def backend(self) -> str:
+        return self._core.database.backend
+
+    @property
+    def durable(self) -> bool:
+        """True when work survives the process (a PostgreSQL or SQLite-file database)."""
+        return self._core.database.durable
+
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why the runtime fell back to memory, if it did."""
+        return self._core.degraded_reason
+
+    @property
+    def migrations(self) -> MigrationReport | None:
+        return self._core.migrations
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
+
+    def __repr__(self) -> str:
+        return (
+            f"Runtime(tenant={self.tenant_id!r}, database={self._core.database.display_url!r}, "
+            f"durable={self.durable})"
+        )
+
+    # -- tenancy ------------------------------------------------------------------------------
+    def for_tenant(self, tenant_id: str, *, owner_id: str | None = None) -> Runtime:
+        """The same runtime acting for another tenant (sharing connections and workers)."""
+        return Runtime(self._core, TenantScope(tenant_id, owner_id or self._scope.owner_id))
+
+    # -- operations ---------------------------------------------------------------------------
+    async def health(self) -> Health:
+        """Database round-trip check; never raises."""
+        return await self._core.database.health()
+
+    async def close(self) -> None:
+        await self._core.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def _prepare_schema(db: Database, settings: Settings) -> MigrationReport:
+    if settings.auto_migrate or not db.durable:
+        return await migrate(db, lock_timeout_seconds=settings.migration_lock_timeout_seconds)
+    report = await migrate(db, check_only=True)
+    if report.pending:
+        raise SchemaNotReady(
+            f"{len(report.pending)} migration(s) pending ({', '.join(report.pending)}) and "
+            "COWORK_PERSISTENCE_AUTO_MIGRATE is false; run `cowork migrate`"
+        )
+    return report
+
+
+async def open_runtime(
+    database_url: str | None = None,
+    *,
+    tenant_id: str | None = None,
+    owner_id: str | None = None,
+    required: bool | None = None,
+    config_file: str | Path | None = None,
+    secret_provider: SecretProvider | None = None,
+    **config: Any,
+) -> Runtime:
+    """Load configuration, connect, migrate, and return a :class:`Runtime`."""
+    settings = load_settings(
+        config_file=config_file,
+        secret_provider=secret_provider,
+        database_url=database_url,
+        tenant_id=tenant_id,
+        owner_id=owner_id,
+        persistence_required=required,
+        **config,
+    )
+    scope = TenantScope(settings.tenant_id, settings.owner_id)
+    url = settings.effective_database_url()
+    if settings.persistence_required and settings.is_memory_only():
+        raise ConfigError(
+            "COWORK_PERSISTENCE_REQUIRED is true but the configured database is memory:// "
+            "(nothing would survive the process); set COWORK_DATABASE_URL to postgresql://… "
+            "or sqlite:///path"
+        )
+    db = create_database(url, settings)
+    degraded: str | None = None
+    try:
+        await db.open()
+    except PersistenceUnavailable as exc:
+        if settings.persistence_required:
+            raise PersistenceUnavailable(
+                f"persistence is required (COWORK_PERSISTENCE_REQUIRED=true) and the database "
+                f"is unreachable: {exc}"
+            ) from None
+        degraded = str(exc)
+        _log.warning(
+            "DATABASE UNREACHABLE, RUNNING IN MEMORY: nothing will survive this process. %s. "
+            "Set COWORK_PERSISTENCE_REQUIRED=true to fail instead.",
+            degraded,
+        )
+        db = SqliteDatabase("memory://")
+        await db.open()
+    try:
+        report = await _prepare_schema(db, settings)
+    except CoworkError as exc:
+        await db.close()
+        if settings.persistence_required and isinstance(exc, MigrationError | SchemaNotReady):
+            raise type(exc)(
+                f"persistence is required (COWORK_PERSISTENCE_REQUIRED=true) and the database "
+                f"could not be migrated: {exc}"
+            ) from None
+        raise
+    return Runtime(_Core(settings, db, degraded_reason=degraded, migrations=report), scope)

@@ -1,0 +1,144 @@
+"""The storage port: what services may ask of a database, and nothing more.
+
+Services speak to a :class:`Database` through named queries. Each adapter ships its own
+``queries.sql`` (PostgreSQL and SQLite dialects) with the same names, so a service never sees
+SQL text, a driver or a driver error. Adapters translate every driver exception into the
+:mod:`cowork.errors` hierarchy at their edge.
+
+Parameters are plain Python values, except JSON documents, which are wrapped in :class:`Json`
+so that a list is stored as a JSON array (never as a PostgreSQL array literal) and an empty list
+stays an empty list. Timestamps are timezone-aware UTC ``datetime`` values both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "AppliedMigration",
+    "Backend",
+    "Database",
+    "Health",
+    "Json",
+    "MigrationSession",
+    "Params",
+    "Row",
+    "Transaction",
+]
+
+Backend = Literal["postgresql", "sqlite"]
+Row = dict[str, Any]
+Params = Mapping[str, Any]
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Json:
+    """A parameter to be stored as a JSON document (``jsonb`` on PostgreSQL)."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    """Result of :meth:`Database.health`; never raised, always returned."""
+
+    healthy: bool
+    backend: Backend
+    latency_ms: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppliedMigration:
+    """One row of the migration ledger."""
+
+    name: str
+    checksum: str
+    applied_at: datetime
+
+
+class Transaction(Protocol):
+    """One database transaction. Every method takes the *name* of a query of the adapter."""
+
+    @property
+    def tenant_id(self) -> str | None:
+        """The tenant this transaction is scoped to (None for operator/worker scans)."""
+        ...
+
+    async def execute(self, query: str, params: Params | None = None) -> int:
+        """Run a statement; return the number of rows it affected."""
+        ...
+
+    async def execute_many(self, query: str, params: Sequence[Params]) -> None:
+        """Run one statement once per parameter set."""
+        ...
+
+    async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
+        """Run a query; return its first row or None."""
+        ...
+
+    async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
+        """Run a query; return every row."""
+        ...
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Call ``callback`` once the transaction has committed (never on rollback)."""
+        ...
+
+
+class MigrationSession(Protocol):
+    """A dedicated connection for the migration runner."""
+
+    async def lock(self, timeout_seconds: float) -> None:
+        """Take the cross-process migration lock or raise MigrationLockTimeout (fail closed)."""
+        ...
+
+    async def ensure_ledger(self) -> None:
+        """Create the ledger table if it does not exist."""
+        ...
+
+    async def applied(self) -> list[AppliedMigration]:
+        """The ledger, in name order."""
+        ...
+
+    async def apply(self, name: str, sql: str, checksum: str, *, transactional: bool) -> bool:
+        """Apply one file and record it. Return False if the ledger already held it."""
+        ...
+
+
+class Database(Protocol):
+    """A connected backend (PostgreSQL pool, SQLite file or memory)."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    @property
+    def durable(self) -> bool:
+        """False for ``memory://``: nothing survives the process."""
+        ...
+
+    @property
+    def display_url(self) -> str:
+        """The connection URL with credentials redacted."""
+        ...
+
+    async def open(self) -> None:
+        """Connect (fail with PersistenceUnavailable, saying why)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def transaction(self, *, tenant_id: str | None) -> AbstractAsyncContextManager[Transaction]:
+        """Open a transaction scoped to ``tenant_id`` (None: explicit cross-tenant access)."""
+        ...
+
+    async def health(self) -> Health:
+        """Round-trip check; reports failure in the result instead of raising."""
+        ...
+
+    def migration_session(self) -> AbstractAsyncContextManager[MigrationSession]: ...

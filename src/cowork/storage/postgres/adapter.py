@@ -1,0 +1,306 @@
+"""PostgreSQL implementation of the storage port.
+
+Connections come from a psycopg_pool pool in autocommit mode; a transaction is opened with one
+round trip that both begins it and sets the tenant scope (``cowork.tenant_id``) on which the
+row-level security policies are keyed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.abc import Query
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from cowork.errors import CoworkError, PersistenceUnavailable
+from cowork.redaction import redact_url, scrub, url_secrets
+from cowork.storage.port import Backend, Health, Json, Params, Row
+from cowork.storage.postgres.errors import translate
+from cowork.storage.postgres.migrations_session import PostgresMigrationSession
+from cowork.storage.queries import QuerySet, load_queries
+from cowork.storage.transaction import AfterCommitHooks
+
+__all__ = ["PostgresDatabase"]
+
+PgConnection = psycopg.AsyncConnection[DictRow]
+_ALL_TENANTS = "*"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class _JsonDumper(Dumper):
+    """Dumps :class:`Json` as ``jsonb`` text: lists stay JSON arrays, never PG arrays."""
+
+    format = Format.TEXT
+
+    def __init__(self, cls: type, context: Any = None) -> None:
+        super().__init__(cls, context)
+        self.oid = self._get_jsonb_oid()
+
+    @staticmethod
+    def _get_jsonb_oid() -> int:
+        info = psycopg.adapters.types.get("jsonb")
+        assert info is not None
+        return info.oid
+
+    def dump(self, obj: Any) -> bytes:
+        try:
+            return _dumps(obj.value).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise psycopg.DataError(f"value is not JSON-serialisable: {exc}") from None
+
+
+async def _configure(conn: PgConnection) -> None:
+    conn.adapters.register_dumper(Json, _JsonDumper)
+
+
+class _PgTransaction(AfterCommitHooks):
+    __slots__ = ("_conn", "_queries", "_secrets", "_tenant_id")
+
+    def __init__(
+        self, conn: PgConnection, queries: QuerySet, tenant_id: str | None, secrets: tuple[str, ...]
+    ) -> None:
+        super().__init__()
+        self._conn = conn
+        self._queries = queries
+        self._tenant_id = tenant_id
+        self._secrets = secrets
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self._tenant_id
+
+    @property
+    def connection(self) -> PgConnection:
+        """The raw connection, for adapter-level code (LISTEN, advisory locks)."""
+        return self._conn
+
+    async def execute(self, query: str, params: Params | None = None) -> int:
+        try:
+            cur = await self._conn.execute(self._queries[query], params)
+        except psycopg.Error as exc:
+            raise translate(exc, secrets=self._secrets) from None
+        return cur.rowcount
+
+    async def execute_many(self, query: str, params: Sequence[Params]) -> None:
+        if not params:
+            return
+        try:
+            async with self._conn.cursor() as cur:
+                await cur.executemany(self._queries[query], params)
+        except psycopg.Error as exc:
+            raise translate(exc, secrets=self._secrets) from None
+
+    async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
+        try:
+            cur = await self._conn.execute(self._queries[query], params)
+            return await cur.fetchone()
+        except psycopg.Error as exc:
+            raise translate(exc, secrets=self._secrets) from None
+
+    async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
+        try:
+            cur = await self._conn.execute(self._queries[query], params)
+            return await cur.fetchall()
+        except psycopg.Error as exc:
+            raise translate(exc, secrets=self._secrets) from None
+
+
+class PostgresDatabase:
+    """A pool of PostgreSQL connections behind the storage port."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min_size: int = 1,
+        pool_max_size: int = 10,
+        idle_timeout_seconds: float = 300.0,
+        connect_timeout_seconds: float = 5.0,
+        statement_timeout_seconds: float = 30.0,
+        extra_secrets: Sequence[str] = (),
+        application_name: str = "cowork",
+    ) -> None:
+        self._url = url
+        self._display_url = redact_url(url)
+        self._secrets = tuple(dict.fromkeys((*url_secrets(url), *extra_secrets)))
+        self._min = pool_min_size
+        self._max = max(pool_max_size, pool_min_size, 1)
+        self._idle = idle_timeout_seconds
+        self._connect_timeout = connect_timeout_seconds
+        self._statement_timeout_ms = int(statement_timeout_seconds * 1000)
+        self._application_name = application_name
+        self._queries = load_queries("cowork.storage.postgres")
+        self._pool: AsyncConnectionPool[PgConnection] | None = None
+        self._begin_cache: dict[str | None, sql.Composed] = {}
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def backend(self) -> Backend:
+        return "postgresql"
+
+    @property
+    def durable(self) -> bool:
+        return True
+
+    @property
+    def display_url(self) -> str:
+        return self._display_url
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
+    @property
+    def queries(self) -> QuerySet:
+        return self._queries
+
+    def __repr__(self) -> str:
+        return f"PostgresDatabase({self._display_url!r})"
+
+    # -- connections ------------------------------------------------------------------------
+    def connect_kwargs(self, *, autocommit: bool = True) -> dict[str, Any]:
+        options = f"-c statement_timeout={self._statement_timeout_ms}"
+        return {
+            "autocommit": autocommit,
+            "connect_timeout": max(1, round(self._connect_timeout)),
+            "application_name": self._application_name,
+            "options": options,
+        }
+
+    async def connect(self) -> PgConnection:
+        """A dedicated connection outside the pool (migrations, LISTEN); caller closes it."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self._url, row_factory=dict_row, **self.connect_kwargs()
+            )
+        except psycopg.Error as exc:
+            raise self._unavailable(exc) from None
+        await _configure(conn)
+        return conn
+
+    def _unavailable(self, exc: BaseException) -> CoworkError:
+        reason = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else "", self._secrets)
+        return PersistenceUnavailable(
+            f"cannot connect to PostgreSQL at {self._display_url}: {reason or type(exc).__name__}"
+        )
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        probe = await self.connect()  # fails fast with the server's own reason
+        await probe.close()
+        pool: AsyncConnectionPool[PgConnection] = AsyncConnectionPool(
+            self._url,
+            open=False,
+            min_size=self._min,
+            max_size=self._max,
+            max_idle=self._idle,
+            timeout=self._connect_timeout,
+            kwargs={**self.connect_kwargs(), "row_factory": dict_row},
+            configure=_configure,
+            name="cowork",
+        )
+        try:
+            await pool.open(wait=True, timeout=self._connect_timeout)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise self._unavailable(exc) from None
+        self._pool = pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _require_pool(self) -> AsyncConnectionPool[PgConnection]:
+        if self._pool is None:
+            raise PersistenceUnavailable("the PostgreSQL pool is not open (runtime closed?)")
+        return self._pool
+
+    @property
+    def pool_stats(self) -> dict[str, int]:
+        return dict(self._pool.get_stats()) if self._pool is not None else {}
+
+    # -- transactions -----------------------------------------------------------------------
+    def _begin_statement(self, tenant_id: str | None) -> sql.Composed:
+        cached = self._begin_cache.get(tenant_id)
+        if cached is None:
+            cached = sql.SQL("BEGIN; SET LOCAL cowork.tenant_id = {}").format(
+                sql.Literal(_ALL_TENANTS if tenant_id is None else tenant_id)
+            )
+            if len(self._begin_cache) > 1024:
+                self._begin_cache.clear()
+            self._begin_cache[tenant_id] = cached
+        return cached
+
+    @asynccontextmanager
+    async def transaction(self, *, tenant_id: str | None) -> AsyncIterator[_PgTransaction]:
+        pool = self._require_pool()
+        try:
+            async with pool.connection() as conn:
+                await conn.execute(self._begin_statement(tenant_id))
+                tx = _PgTransaction(conn, self._queries, tenant_id, self._secrets)
+                try:
+                    yield tx
+                except BaseException:
+                    await _rollback_quietly(conn)
+                    raise
+                await conn.execute(b"COMMIT")
+        except psycopg.Error as exc:
+            raise translate(exc, secrets=self._secrets) from None
+        await tx.run_after_commit()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PgConnection]:
+        """A pooled autocommit connection for adapter-level work (advisory locks, NOTIFY)."""
+        pool = self._require_pool()
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise translate(exc, secrets=self._secrets) from None
+
+    async def health(self) -> Health:
+        started = time.perf_counter()
+        try:
+            if self._pool is None:
+                conn = await self.connect()
+                try:
+                    await conn.execute(self._queries["health_check"])
+                finally:
+                    await conn.close()
+            else:
+                async with self._pool.connection(timeout=self._connect_timeout) as pooled:
+                    await pooled.execute(self._queries["health_check"])
+        except (psycopg.Error, CoworkError, OSError) as exc:
+            message = exc if isinstance(exc, CoworkError) else translate(exc, secrets=self._secrets)
+            return Health(healthy=False, backend="postgresql", latency_ms=None, error=str(message))
+        latency = (time.perf_counter() - started) * 1000
+        return Health(healthy=True, backend="postgresql", latency_ms=latency)
+
+    @asynccontextmanager
+    async def migration_session(self) -> AsyncIterator[PostgresMigrationSession]:
+        conn = await self.connect()
+        try:
+            yield PostgresMigrationSession(conn, self._queries, self._secrets)
+        finally:
+            await conn.close()
+
+
+async def _rollback_quietly(conn: PgConnection) -> None:
+    rollback: Query = b"ROLLBACK"
+    with contextlib.suppress(psycopg.Error):  # a broken connection is discarded by the pool
+        await conn.execute(rollback)

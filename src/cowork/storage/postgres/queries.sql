@@ -1,0 +1,58 @@
+-- Named queries of the PostgreSQL adapter. Parameters use psycopg's %(name)s style.
+
+-- name: health_check
+-- Cheapest round trip to the server.
+SELECT 1 AS ok;
+
+-- name: migration_lock
+-- Session-level advisory lock held while migrations run (waits up to lock_timeout).
+SELECT pg_advisory_lock(%(key)s);
+
+-- name: ledger_create
+-- The migration ledger (the one table without tenant_id).
+CREATE TABLE IF NOT EXISTS cowork_migrations (
+    name          text PRIMARY KEY,
+    checksum      text NOT NULL,
+    applied_at    timestamptz NOT NULL DEFAULT now(),
+    execution_ms  double precision
+);
+
+-- name: ledger_exists
+-- Whether the ledger table exists yet.
+SELECT to_regclass('cowork_migrations') IS NOT NULL AS present;
+
+-- name: ledger_select
+-- Every applied migration in name order.
+SELECT name, checksum, applied_at FROM cowork_migrations ORDER BY name;
+
+-- name: ledger_has
+-- Whether one migration is already recorded.
+SELECT 1 AS present FROM cowork_migrations WHERE name = %(name)s;
+
+-- name: ledger_insert
+-- Record one applied migration.
+INSERT INTO cowork_migrations (name, checksum, execution_ms)
+VALUES (%(name)s, %(checksum)s, %(execution_ms)s);
+
+-- name: schema_tables
+-- The cowork tables present in the current schema.
+SELECT table_name AS name FROM information_schema.tables
+WHERE table_schema = current_schema() AND table_name LIKE 'cowork%%'
+ORDER BY table_name;
+
+-- name: snapshot_insert
+-- Store a workspace snapshot.
+INSERT INTO cowork_workspace_snapshot
+    (tenant_id, snapshot_id, workspace_id, owner_id, label, created_by, created_at, content)
+VALUES (%(tenant_id)s, %(snapshot_id)s, %(workspace_id)s, %(owner_id)s, %(label)s,
+        %(created_by)s, %(now)s, %(content)s);
+
+-- name: snapshot_get
+-- One snapshot by id.
+SELECT tenant_id, snapshot_id, workspace_id, owner_id, label, created_by, created_at, content
+FROM cowork_workspace_snapshot
+WHERE tenant_id = %(tenant_id)s AND snapshot_id = %(snapshot_id)s;
+
+-- name: snapshot_count_unfiltered
+-- Counts snapshots with NO tenant filter: row-level security alone must scope it.
+SELECT count(*) AS n FROM cowork_workspace_snapshot;

@@ -1,0 +1,251 @@
+"""SQLite implementation of the storage port: the embedded default and ``memory://``.
+
+One connection, driven by one dedicated thread, so the event loop never blocks on disk I/O.
+SQLite allows one writer at a time; transactions queue on an asyncio lock inside the process
+and on SQLite's own lock (``BEGIN IMMEDIATE`` with a busy timeout) across processes. Because of
+that single writer, position order in the event log is commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cowork.errors import CoworkError, PersistenceUnavailable
+from cowork.storage.port import Backend, Health, Params, Row
+from cowork.storage.queries import QuerySet, load_queries
+from cowork.storage.sqlite.convert import encode_params, register_converters
+from cowork.storage.sqlite.errors import translate
+from cowork.storage.sqlite.migrations_session import SqliteMigrationSession
+from cowork.storage.transaction import AfterCommitHooks
+
+__all__ = ["SqliteDatabase", "sqlite_path_from_url"]
+
+T = TypeVar("T")
+MEMORY = ":memory:"
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """``sqlite:///rel.db`` is relative, ``sqlite:////abs.db`` absolute, ``memory://`` memory."""
+    if url.startswith("memory://"):
+        return MEMORY
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+    elif url.startswith("sqlite://"):
+        path = url[len("sqlite://") :]
+    else:
+        raise ValueError(f"not a SQLite URL: {url!r}")
+    path = path.split("?", 1)[0]
+    if not path or path == MEMORY:
+        return MEMORY
+    return path
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[Row]:
+    description = cursor.description
+    if description is None:
+        return []
+    columns = [column[0] for column in description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+class _SqliteTransaction(AfterCommitHooks):
+    __slots__ = ("_begun", "_db", "_tenant_id")
+
+    def __init__(self, db: SqliteDatabase, tenant_id: str | None) -> None:
+        super().__init__()
+        self._db = db
+        self._tenant_id = tenant_id
+        self._begun = False
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self._tenant_id
+
+    def _begin_if_needed(self, conn: sqlite3.Connection) -> None:
+        # Runs on the database thread, in the same hop as the first statement.
+        if not self._begun:
+            conn.execute("BEGIN IMMEDIATE")
+            self._begun = True
+
+    async def _call(self, query: str, params: Params | None, fetch: bool) -> tuple[int, list[Row]]:
+        text = self._db.queries[query]
+        encoded = encode_params(params)
+
+        def work(conn: sqlite3.Connection) -> tuple[int, list[Row]]:
+            self._begin_if_needed(conn)
+            cursor = conn.execute(text, encoded)
+            rows = _rows(cursor) if fetch else []
+            return cursor.rowcount, rows
+
+        return await self._db.run(work)
+
+    async def execute(self, query: str, params: Params | None = None) -> int:
+        count, _ = await self._call(query, params, fetch=False)
+        return count
+
+    async def execute_many(self, query: str, params: Sequence[Params]) -> None:
+        if not params:
+            return
+        text = self._db.queries[query]
+        encoded = [encode_params(p) for p in params]
+
+        def work(conn: sqlite3.Connection) -> None:
+            self._begin_if_needed(conn)
+            conn.executemany(text, encoded)
+
+        await self._db.run(work)
+
+    async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
+        _, rows = await self._call(query, params, fetch=True)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
+        _, rows = await self._call(query, params, fetch=True)
+        return rows
+
+    async def finish(self, commit: bool) -> None:
+        if not self._begun:
+            return
+        statement = "COMMIT" if commit else "ROLLBACK"
+
+        def work(conn: sqlite3.Connection) -> None:
+            if conn.in_transaction:
+                conn.execute(statement)
+
+        await self._db.run(work)
+
+
+class SqliteDatabase:
+    """A SQLite file (WAL) or an in-memory database behind the storage port."""
+
+    def __init__(self, url: str, *, busy_timeout_seconds: float = 5.0) -> None:
+        self._url = url
+        self._path = sqlite_path_from_url(url)
+        self._busy_ms = max(1, int(busy_timeout_seconds * 1000))
+        self._queries = load_queries("cowork.storage.sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def backend(self) -> Backend:
+        return "sqlite"
+
+    @property
+    def durable(self) -> bool:
+        return self._path != MEMORY
+
+    @property
+    def display_url(self) -> str:
+        return "memory://" if self._path == MEMORY else f"sqlite:///{self._path}"
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def queries(self) -> QuerySet:
+        return self._queries
+
+    def __repr__(self) -> str:
+        return f"SqliteDatabase({self.display_url!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._path != MEMORY:
+            Path(self._path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self._path if self._path == MEMORY else str(Path(self._path).expanduser()),
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # used only from the one database thread
+            detect_types=sqlite3.PARSE_DECLTYPES,
+            timeout=self._busy_ms / 1000,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            if self._path != MEMORY:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                if mode is None or str(mode[0]).lower() != "wal":
+                    raise sqlite3.OperationalError(f"could not enable WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        register_converters()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cowork-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            self._conn = await loop.run_in_executor(self._executor, self._connect)
+        except (sqlite3.Error, OSError) as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise PersistenceUnavailable(
+                f"cannot open SQLite database {self.display_url}: {exc}"
+            ) from None
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        executor, self._executor = self._executor, None
+        if conn is not None and executor is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(executor, conn.close)
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(connection)`` on the database thread, translating sqlite3 errors."""
+        conn, executor = self._conn, self._executor
+        if conn is None or executor is None:
+            raise PersistenceUnavailable("the SQLite database is not open (runtime closed?)")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(executor, work, conn)
+        except CoworkError:
+            raise
+        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+            raise translate(exc) from None
+
+    @asynccontextmanager
+    async def transaction(self, *, tenant_id: str | None) -> AsyncIterator[_SqliteTransaction]:
+        async with self._lock:
+            tx = _SqliteTransaction(self, tenant_id)
+            try:
+                yield tx
+            except BaseException:
+                with contextlib.suppress(CoworkError):  # connection gone: nothing was committed
+                    await tx.finish(commit=False)
+                raise
+            await tx.finish(commit=True)
+        await tx.run_after_commit()
+
+    async def health(self) -> Health:
+        started = time.perf_counter()
+        query = self._queries["health_check"]
+        try:
+            await self.run(lambda conn: conn.execute(query).fetchone())
+        except CoworkError as exc:
+            return Health(healthy=False, backend="sqlite", latency_ms=None, error=str(exc))
+        latency = (time.perf_counter() - started) * 1000
+        return Health(healthy=True, backend="sqlite", latency_ms=latency)
+
+    @asynccontextmanager
+    async def migration_session(self) -> AsyncIterator[SqliteMigrationSession]:
+        async with self._lock:
+            yield SqliteMigrationSession(self, self._queries)
+
+    async def run_raw(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Adapter-level access for the migration session."""
+        return await self.run(work)
