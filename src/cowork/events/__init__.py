@@ -1,0 +1,1 @@
+"""Event log building blocks: names, patterns and payload sanitisation."""
