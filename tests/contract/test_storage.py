@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cowork.errors import PersistenceUnavailable, StorageConflict
+from cowork.errors import PersistenceUnavailable, StorageConflict, TenantViolation
 from cowork.storage.port import Database, Json
 from cowork.storage.postgres import PostgresDatabase
 from cowork.storage.sqlite import SqliteDatabase
@@ -151,3 +151,24 @@ async def test_unopenable_sqlite_is_unavailable(tmp_path: object) -> None:
         await db.open()
     health = await db.health()
     assert health.healthy is False
+
+
+async def test_row_level_security_scopes_an_unfiltered_query(database: Database) -> None:
+    async with database.transaction(tenant_id="tenant-a") as tx:
+        await tx.execute("snapshot_insert", _snapshot("a1", {}, tenant="tenant-a"))
+    async with database.transaction(tenant_id="tenant-b") as tx:
+        await tx.execute("snapshot_insert", _snapshot("b1", {}, tenant="tenant-b"))
+        await tx.execute("snapshot_insert", _snapshot("b2", {}, tenant="tenant-b"))
+    async with database.transaction(tenant_id="tenant-a") as tx:
+        unfiltered = await tx.fetch_one("snapshot_count_unfiltered")
+    async with database.transaction(tenant_id=None) as tx:
+        everything = await tx.fetch_one("snapshot_count_unfiltered")
+    assert everything == {"n": 3}
+    if database.backend == "postgresql":
+        # Enforced by the database even though the test connects as a superuser.
+        assert unfiltered == {"n": 1}
+        with pytest.raises(TenantViolation):
+            async with database.transaction(tenant_id="tenant-a") as tx:
+                await tx.execute("snapshot_insert", _snapshot("b3", {}, tenant="tenant-b"))
+    else:
+        assert unfiltered == {"n": 3}  # SQLite has no RLS: services always filter by tenant

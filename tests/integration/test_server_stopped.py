@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cowork.errors import PersistenceUnavailable
+from cowork.migrations import migrate
 from cowork.storage.postgres import PostgresDatabase
 from tests.support.postgres import Cluster, db_required, start_throwaway_cluster
 
@@ -23,6 +24,7 @@ async def test_health_turns_unhealthy_when_the_server_stops_and_recovers(cluster
     db = PostgresDatabase(cluster.url, connect_timeout_seconds=2, pool_min_size=1)
     await db.open()
     try:
+        await migrate(db)
         assert (await db.health()).healthy
         cluster.stop("fast")
         health = await db.health()

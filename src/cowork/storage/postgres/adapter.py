@@ -238,9 +238,14 @@ class PostgresDatabase:
     def _begin_statement(self, tenant_id: str | None) -> sql.Composed:
         cached = self._begin_cache.get(tenant_id)
         if cached is None:
-            cached = sql.SQL("BEGIN; SET LOCAL cowork.tenant_id = {}").format(
-                sql.Literal(_ALL_TENANTS if tenant_id is None else tenant_id)
-            )
+            if tenant_id is None:  # operator/worker scope: no role switch, works pre-migration
+                cached = sql.SQL("BEGIN; SET LOCAL cowork.tenant_id = {}").format(
+                    sql.Literal(_ALL_TENANTS)
+                )
+            else:
+                cached = sql.SQL("BEGIN; SELECT cowork_enter_tenant({})").format(
+                    sql.Literal(tenant_id)
+                )
             if len(self._begin_cache) > 1024:
                 self._begin_cache.clear()
             self._begin_cache[tenant_id] = cached

@@ -15,6 +15,7 @@ from cowork.errors import (
     PersistenceUnavailable,
     SchemaNotReady,
     StorageConflict,
+    TenantViolation,
 )
 from cowork.redaction import scrub
 
@@ -41,12 +42,16 @@ def translate(exc: BaseException, *, secrets: Iterable[str] = ()) -> CoworkError
         return StorageConflict(f"concurrent update conflict: {detail}")
     if isinstance(exc, pg_errors.LockNotAvailable):
         return StorageConflict(f"lock not available: {detail}")
+    if isinstance(exc, pg_errors.InsufficientPrivilege) and "row-level security" in detail:
+        return TenantViolation(f"write outside the transaction's tenant refused: {detail}")
     if isinstance(exc, pg_errors.QueryCanceled):
         return PersistenceError(
             f"statement cancelled ({detail}); raise COWORK_PERSISTENCE_STATEMENT_TIMEOUT_SECONDS "
             "if this work is expected to take longer"
         )
-    if isinstance(exc, pg_errors.UndefinedTable | pg_errors.UndefinedColumn):
+    if isinstance(
+        exc, pg_errors.UndefinedTable | pg_errors.UndefinedColumn | pg_errors.UndefinedFunction
+    ):
         return SchemaNotReady(f"the database schema is not ready ({detail}); run `cowork migrate`")
     if isinstance(exc, psycopg.DataError):
         return PayloadRejected(f"the database rejected a value: {detail}")

@@ -135,6 +135,7 @@ CREATE TABLE cowork_event_consumer_checkpoint (
     pattern          text        NOT NULL,
     last_tx_id       bigint      NOT NULL DEFAULT 0,
     last_position    bigint      NOT NULL DEFAULT 0,
+    generation       bigint      NOT NULL DEFAULT 0,
     lease_owner      text,
     lease_expires_at timestamptz,
     created_at       timestamptz NOT NULL,
@@ -245,3 +246,58 @@ BEGIN
     END LOOP;
 END
 $rls$;
+
+-- Isolation must hold even when the application connects as a role that bypasses row-level
+-- security (a superuser in development, a BYPASSRLS role by mistake): tenant-scoped
+-- transactions then switch to the unprivileged role cowork_tenant for their duration.
+DO $role$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cowork_tenant') THEN
+        CREATE ROLE cowork_tenant NOLOGIN NOBYPASSRLS;
+    END IF;
+EXCEPTION
+    WHEN duplicate_object OR unique_violation THEN
+        NULL;  -- another database of this cluster created it at the same moment
+    WHEN insufficient_privilege THEN
+        RAISE NOTICE 'cowork: cannot create role cowork_tenant; connect as an ordinary role so '
+                     'that row-level security applies';
+END
+$role$;
+
+DO $grant$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cowork_tenant') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO cowork_tenant', current_schema());
+        EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON cowork_workspace_state, '
+                'cowork_blackboard_entry, cowork_blackboard_entry_version, '
+                'cowork_blackboard_feedback, cowork_workspace_snapshot, cowork_event_log, '
+                'cowork_event_consumer_checkpoint, cowork_event_parked, '
+                'cowork_workflow_definition, cowork_workflow_instance, cowork_workflow_history '
+                'TO cowork_tenant';
+        EXECUTE format('GRANT USAGE ON SEQUENCE %s TO cowork_tenant',
+                       pg_get_serial_sequence('cowork_event_log', 'position'));
+        EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                       'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO cowork_tenant',
+                       current_schema());
+        EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I '
+                       'GRANT USAGE ON SEQUENCES TO cowork_tenant', current_schema());
+    END IF;
+END
+$grant$;
+
+-- Opens the tenant scope of a transaction: sets cowork.tenant_id (read by the policies) and,
+-- when the session's role would bypass row-level security, switches to cowork_tenant.
+-- '*' is the explicit cross-tenant scope of operator and worker code.
+CREATE FUNCTION cowork_enter_tenant(p_tenant text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM set_config('cowork.tenant_id', p_tenant, true);
+    IF p_tenant <> '*'
+       AND EXISTS (SELECT 1 FROM pg_roles
+                   WHERE rolname = current_user AND (rolsuper OR rolbypassrls))
+       AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cowork_tenant')
+       AND pg_has_role('cowork_tenant', 'MEMBER') THEN
+        PERFORM set_config('role', 'cowork_tenant', true);
+    END IF;
+END
+$fn$;

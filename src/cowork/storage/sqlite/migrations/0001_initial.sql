@@ -125,6 +125,7 @@ CREATE TABLE cowork_event_consumer_checkpoint (
     pattern          TEXT          NOT NULL,
     last_tx_id       INTEGER       NOT NULL DEFAULT 0,
     last_position    INTEGER       NOT NULL DEFAULT 0,
+    generation       INTEGER       NOT NULL DEFAULT 0,
     lease_owner      TEXT,
     lease_expires_at TIMESTAMPTEXT,
     created_at       TIMESTAMPTEXT NOT NULL,
