@@ -10,6 +10,8 @@ Start with :func:`open`::
 """
 
 from cowork.config import Settings, load_settings
+from cowork.consumers import ConsumerOptions, DurableSubscription
+from cowork.consumers.service import ConsumerInfo, ParkedEvent
 from cowork.errors import (
     ConfigError,
     CoworkError,
@@ -30,16 +32,22 @@ from cowork.errors import (
     ValidationError,
     VersionConflict,
 )
+from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.runtime import Runtime
 from cowork.runtime import open_runtime as open
 from cowork.storage.port import Health
 from cowork.tenancy import TenantScope
+from cowork.transaction import TransactionContext
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "ConsumerInfo",
+    "ConsumerOptions",
     "CoworkError",
+    "DurableSubscription",
+    "EventEnvelope",
     "Health",
     "InvalidEventType",
     "InvalidExpectedVersion",
@@ -47,7 +55,9 @@ __all__ = [
     "MigrationError",
     "MigrationIntegrityError",
     "MigrationLockTimeout",
+    "NewEvent",
     "NotFound",
+    "ParkedEvent",
     "PayloadRejected",
     "PersistenceError",
     "PersistenceUnavailable",
@@ -58,6 +68,7 @@ __all__ = [
     "StorageConflict",
     "TenantScope",
     "TenantViolation",
+    "TransactionContext",
     "ValidationError",
     "VersionConflict",
     "__version__",

@@ -13,11 +13,14 @@ unreachable database degrades to ``memory://`` with one loud warning, and the ru
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from cowork.config import SecretProvider, Settings, load_settings
+from cowork.consumers.service import ConsumersService
+from cowork.core import Core
 from cowork.errors import (
     ConfigError,
     CoworkError,
@@ -26,47 +29,27 @@ from cowork.errors import (
     RuntimeClosed,
     SchemaNotReady,
 )
+from cowork.events.service import EventsService
 from cowork.migrations import MigrationReport, migrate
 from cowork.storage.factory import create_database
 from cowork.storage.port import Database, Health
 from cowork.storage.sqlite import SqliteDatabase
 from cowork.tenancy import TenantScope
+from cowork.transaction import TransactionContext, open_transaction
 
 __all__ = ["Runtime", "open_runtime"]
 
 _log = logging.getLogger("cowork")
 
 
-class _Core:
-    """What every tenant view of one runtime shares: settings, database, lifecycle."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        database: Database,
-        *,
-        degraded_reason: str | None,
-        migrations: MigrationReport | None,
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.degraded_reason = degraded_reason
-        self.migrations = migrations
-        self.closed = False
-
-    async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        await self.database.close()
-
-
 class Runtime:
     """A connected Cowork runtime scoped to one tenant; ``for_tenant`` gives other views."""
 
-    def __init__(self, core: _Core, scope: TenantScope) -> None:
+    def __init__(self, core: Core, scope: TenantScope) -> None:
         self._core = core
         self._scope = scope
+        self._events: EventsService | None = None
+        self._consumers: ConsumersService | None = None
 
     # -- identity and state -------------------------------------------------------------------
     @property
@@ -124,6 +107,30 @@ class Runtime:
         """The same runtime acting for another tenant (sharing connections and workers)."""
         return Runtime(self._core, TenantScope(tenant_id, owner_id or self._scope.owner_id))
 
+    # -- services -----------------------------------------------------------------------------
+    def _open_core(self) -> Core:
+        if self._core.closed:
+            raise RuntimeClosed("this runtime is closed; open a new one with cowork.open()")
+        return self._core
+
+    @property
+    def events(self) -> EventsService:
+        """Publish, read and subscribe (``rt.events.publish(...)``)."""
+        if self._events is None:
+            self._events = EventsService(self._open_core(), self._scope)
+        return self._events
+
+    @property
+    def consumers(self) -> ConsumersService:
+        """Inspect and operate durable consumers (list, parked, redrive, reset)."""
+        if self._consumers is None:
+            self._consumers = ConsumersService(self._open_core(), self._scope)
+        return self._consumers
+
+    def transaction(self) -> AbstractAsyncContextManager[TransactionContext]:
+        """``async with rt.transaction() as tx``: the same services, one commit."""
+        return open_transaction(self._open_core(), self._scope)
+
     # -- operations ---------------------------------------------------------------------------
     async def health(self) -> Health:
         """Database round-trip check; never raises."""
@@ -164,9 +171,14 @@ async def open_runtime(
     required: bool | None = None,
     config_file: str | Path | None = None,
     secret_provider: SecretProvider | None = None,
+    worker: bool = True,
     **config: Any,
 ) -> Runtime:
-    """Load configuration, connect, migrate, and return a :class:`Runtime`."""
+    """Load configuration, connect, migrate, and return a :class:`Runtime`.
+
+    ``worker=True`` (the default) runs durable consumers (and, later, workflows) in this
+    process; with ``worker=False`` they are registered but run only in a ``cowork worker``.
+    """
     settings = load_settings(
         config_file=config_file,
         secret_provider=secret_provider,
@@ -212,4 +224,5 @@ async def open_runtime(
                 f"could not be migrated: {exc}"
             ) from None
         raise
-    return Runtime(_Core(settings, db, degraded_reason=degraded, migrations=report), scope)
+    core = Core(settings, db, degraded_reason=degraded, migrations=report, run_worker=worker)
+    return Runtime(core, scope)

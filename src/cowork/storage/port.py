@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from cowork.storage.wakeup import LocalWakeups
+
 __all__ = [
     "AppliedMigration",
     "Backend",
@@ -142,3 +144,8 @@ class Database(Protocol):
         ...
 
     def migration_session(self) -> AbstractAsyncContextManager[MigrationSession]: ...
+
+    @property
+    def wakeups(self) -> LocalWakeups:
+        """Wake-up hints for consumers (in-process; across processes on PostgreSQL)."""
+        ...

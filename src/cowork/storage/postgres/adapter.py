@@ -27,6 +27,7 @@ from cowork.redaction import redact_url, scrub, url_secrets
 from cowork.storage.port import Backend, Health, Json, Params, Row
 from cowork.storage.postgres.errors import translate
 from cowork.storage.postgres.migrations_session import PostgresMigrationSession
+from cowork.storage.postgres.notify import PostgresWakeups
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.transaction import AfterCommitHooks
 
@@ -145,6 +146,7 @@ class PostgresDatabase:
         self._queries = load_queries("cowork.storage.postgres")
         self._pool: AsyncConnectionPool[PgConnection] | None = None
         self._begin_cache: dict[str | None, sql.Composed] = {}
+        self._wakeups = PostgresWakeups(self.connect)
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -220,7 +222,13 @@ class PostgresDatabase:
             raise self._unavailable(exc) from None
         self._pool = pool
 
+    @property
+    def wakeups(self) -> PostgresWakeups:
+        return self._wakeups
+
     async def close(self) -> None:
+        await self._wakeups.close()
+        self._wakeups = PostgresWakeups(self.connect)
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()

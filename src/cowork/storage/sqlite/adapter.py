@@ -25,6 +25,7 @@ from cowork.storage.sqlite.convert import encode_params, register_converters
 from cowork.storage.sqlite.errors import translate
 from cowork.storage.sqlite.migrations_session import SqliteMigrationSession
 from cowork.storage.transaction import AfterCommitHooks
+from cowork.storage.wakeup import LocalWakeups
 
 __all__ = ["SqliteDatabase", "sqlite_path_from_url"]
 
@@ -134,6 +135,11 @@ class SqliteDatabase:
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
+        self._wakeups = LocalWakeups()
+
+    @property
+    def wakeups(self) -> LocalWakeups:
+        return self._wakeups
 
     @property
     def backend(self) -> Backend:
@@ -197,6 +203,7 @@ class SqliteDatabase:
             ) from None
 
     async def close(self) -> None:
+        await self._wakeups.close()
         conn, self._conn = self._conn, None
         executor, self._executor = self._executor, None
         if conn is not None and executor is not None:

@@ -1,0 +1,68 @@
+"""What every view of one runtime shares: settings, database, buses and workers.
+
+Services receive the core and a tenant scope; they never import the runtime or an adapter.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cowork.config import Settings
+from cowork.events.bus import LocalBus
+from cowork.events.envelope import EventEnvelope
+from cowork.ids import new_id
+from cowork.migrations import MigrationReport
+from cowork.storage.port import Database
+
+if TYPE_CHECKING:
+    from cowork.consumers.manager import ConsumerManager
+
+__all__ = ["Core"]
+
+
+class Core:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        degraded_reason: str | None,
+        migrations: MigrationReport | None,
+        run_worker: bool,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.degraded_reason = degraded_reason
+        self.migrations = migrations
+        self.run_worker = run_worker
+        self.closed = False
+        self.bus = LocalBus()
+        # Identifies this process's leases: host, pid and a random part (pids are reused).
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
+        self._consumers: ConsumerManager | None = None
+
+    @property
+    def consumers(self) -> ConsumerManager:
+        if self._consumers is None:
+            from cowork.consumers.manager import ConsumerManager
+
+            self._consumers = ConsumerManager(self)
+        return self._consumers
+
+    def committed(self, tenant_id: str, envelopes: Sequence[EventEnvelope]) -> None:
+        """Events of ``tenant_id`` were committed: feed in-process subscribers, wake consumers."""
+        if envelopes:
+            self.bus.dispatch(envelopes)
+            self.database.wakeups.signal(tenant_id)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._consumers is not None:
+            await self._consumers.close()
+        await self.bus.close()
+        await self.database.close()

@@ -1,0 +1,227 @@
+"""The event log: validating, sanitising, appending and reading events through the port.
+
+These functions work inside a transaction the caller owns, so a domain operation appends its
+events in the same transaction as its state change (transactional outbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cowork.errors import NotFound, ValidationError
+from cowork.events.envelope import EventEnvelope, NewEvent
+from cowork.events.patterns import validate_event_type
+from cowork.events.sanitize import DEFAULT_POLICY, SanitizePolicy, sanitize_object
+from cowork.ids import new_id
+from cowork.storage.port import Json, Row, Transaction
+from cowork.tenancy import validate_id
+
+__all__ = [
+    "Appended",
+    "Cursor",
+    "PreparedEvent",
+    "append_events",
+    "cursor_of_position",
+    "envelope_from_row",
+    "head_cursor",
+    "prepare_event",
+    "read_events",
+]
+
+Cursor = tuple[int, int]  # (tx_id, position) in commit order
+START: Cursor = (0, 0)
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event that passed validation and sanitisation, ready to append."""
+
+    event_id: str
+    event_type: str
+    aggregate_type: str | None
+    aggregate_id: str | None
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    correlation_id: str | None
+    causation_id: str | None
+    occurred_at: datetime
+
+    def params(self, tenant_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "tenant_id": tenant_id,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "payload": Json(self.payload),
+            "metadata": Json(self.metadata),
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "occurred_at": self.occurred_at,
+            "now": now,
+        }
+
+    def batch_item(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "payload": self.payload,
+            "metadata": self.metadata,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "occurred_at": self.occurred_at.strftime(_TS_FORMAT),
+        }
+
+    def envelope(self, tenant_id: str, row: Mapping[str, Any]) -> EventEnvelope:
+        return EventEnvelope(
+            event_id=self.event_id,
+            tenant_id=tenant_id,
+            position=row["position"],
+            event_type=self.event_type,
+            aggregate_type=self.aggregate_type,
+            aggregate_id=self.aggregate_id,
+            payload=self.payload,
+            metadata=self.metadata,
+            occurred_at=self.occurred_at,
+            recorded_at=row["recorded_at"],
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            tx_id=row["tx_id"],
+        )
+
+
+def _optional_id(value: object, what: str) -> str | None:
+    return None if value is None else validate_id(value, what, max_length=200)
+
+
+def prepare_event(
+    event: NewEvent, *, policy: SanitizePolicy = DEFAULT_POLICY, now: datetime | None = None
+) -> PreparedEvent:
+    """Validate names and ids, sanitise payload and metadata, fill the event id and time."""
+    occurred = event.occurred_at or now or datetime.now(UTC)
+    if occurred.tzinfo is None:
+        raise ValidationError("occurred_at must be timezone-aware (use datetime.now(UTC))")
+    return PreparedEvent(
+        event_id=new_id() if event.event_id is None else validate_id(event.event_id, "event_id"),
+        event_type=validate_event_type(event.event_type),
+        aggregate_type=_optional_id(event.aggregate_type, "aggregate_type"),
+        aggregate_id=_optional_id(event.aggregate_id, "aggregate_id"),
+        payload=sanitize_object(event.payload, policy=policy, what="payload"),
+        metadata=sanitize_object(event.metadata, policy=policy, what="metadata"),
+        correlation_id=_optional_id(event.correlation_id, "correlation_id"),
+        causation_id=_optional_id(event.causation_id, "causation_id"),
+        occurred_at=occurred.astimezone(UTC),
+    )
+
+
+def envelope_from_row(row: Row) -> EventEnvelope:
+    return EventEnvelope(
+        event_id=row["event_id"],
+        tenant_id=row["tenant_id"],
+        position=row["position"],
+        event_type=row["event_type"],
+        aggregate_type=row["aggregate_type"],
+        aggregate_id=row["aggregate_id"],
+        payload=row["payload"],
+        metadata=row["metadata"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        tx_id=row["tx_id"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Result of an append: one envelope per event given, and which of them are new."""
+
+    envelopes: list[EventEnvelope]
+    new: list[EventEnvelope]
+
+
+async def append_events(
+    tx: Transaction, tenant_id: str, events: Sequence[PreparedEvent]
+) -> Appended:
+    """Append in order; an event id already stored yields the stored (original) envelope and
+    is not new (so it is not dispatched again)."""
+    if not events:
+        return Appended([], [])
+    now = datetime.now(UTC)
+    if len(events) == 1:
+        event = events[0]
+        row = await tx.fetch_one("event_append", event.params(tenant_id, now))
+        if row is not None:
+            envelope = event.envelope(tenant_id, row)
+            return Appended([envelope], [envelope])
+        existing = await _existing(tx, tenant_id, [event.event_id])
+        return Appended([existing[event.event_id]], [])
+    rows = await tx.fetch_all(
+        "event_append_batch",
+        {"tenant_id": tenant_id, "batch": Json([e.batch_item() for e in events]), "now": now},
+    )
+    inserted = {r["event_id"]: r for r in rows}
+    missing = [e.event_id for e in events if e.event_id not in inserted]
+    existing = await _existing(tx, tenant_id, missing) if missing else {}
+    result: list[EventEnvelope] = []
+    new: list[EventEnvelope] = []
+    for event in events:
+        row = inserted.pop(event.event_id, None)
+        if row is not None:
+            envelope = event.envelope(tenant_id, row)
+            new.append(envelope)
+        else:  # stored before, or earlier in this same batch
+            envelope = existing.get(event.event_id) or next(
+                e for e in result if e.event_id == event.event_id
+            )
+        result.append(envelope)
+    return Appended(result, new)
+
+
+async def _existing(
+    tx: Transaction, tenant_id: str, event_ids: list[str]
+) -> dict[str, EventEnvelope]:
+    rows = await tx.fetch_all(
+        "event_get_by_ids", {"tenant_id": tenant_id, "event_ids": Json(sorted(set(event_ids)))}
+    )
+    return {r["event_id"]: envelope_from_row(r) for r in rows}
+
+
+async def read_events(
+    tx: Transaction, tenant_id: str, after: Cursor = START, limit: int = 500
+) -> list[EventEnvelope]:
+    """A page of events after ``after`` in commit order (gap-free on PostgreSQL)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be an integer from 1 to {MAX_PAGE}, got {limit!r}")
+    rows = await tx.fetch_all(
+        "event_read_after",
+        {"tenant_id": tenant_id, "after_tx": after[0], "after_position": after[1], "limit": limit},
+    )
+    return [envelope_from_row(r) for r in rows]
+
+
+async def cursor_of_position(tx: Transaction, tenant_id: str, position: int) -> Cursor:
+    """The cursor just at ``position`` (0 means the start of the log)."""
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise ValidationError(f"position must be a non-negative integer, got {position!r}")
+    if position == 0:
+        return START
+    row = await tx.fetch_one(
+        "event_cursor_of_position", {"tenant_id": tenant_id, "position": position}
+    )
+    if row is None:
+        raise NotFound(f"no event at position {position} in tenant {tenant_id!r}'s log")
+    return (row["tx_id"], row["position"])
+
+
+async def head_cursor(tx: Transaction, tenant_id: str) -> Cursor:
+    """The cursor of the last event a reader can see now (START for an empty log)."""
+    row = await tx.fetch_one("event_head", {"tenant_id": tenant_id})
+    return START if row is None else (row["tx_id"], row["position"])

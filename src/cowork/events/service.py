@@ -1,0 +1,175 @@
+"""``rt.events``: publish, read and subscribe."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Literal
+
+from cowork.core import Core
+from cowork.errors import ValidationError
+from cowork.events.envelope import EventEnvelope, NewEvent
+from cowork.events.log import (
+    START,
+    append_events,
+    cursor_of_position,
+    prepare_event,
+    read_events,
+)
+from cowork.events.patterns import EventPattern
+from cowork.tenancy import TenantScope, validate_id
+from cowork.transaction import TransactionContext, open_transaction
+
+__all__ = ["EventsService"]
+
+MAX_BATCH = 5_000
+Handler = Callable[..., Awaitable[Any] | Any]
+
+
+class EventsService:
+    """Publishing, reading and subscribing for one tenant (``rt.events`` or ``tx.events``)."""
+
+    def __init__(self, core: Core, scope: TenantScope, *, bound: TransactionContext | None = None):
+        self._core = core
+        self._scope = scope
+        self._bound = bound
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[TransactionContext]:
+        if self._bound is not None:
+            yield self._bound
+        else:
+            async with open_transaction(self._core, self._scope) as ctx:
+                yield ctx
+
+    async def publish(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        aggregate_type: str | None = None,
+        aggregate_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        event_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> EventEnvelope:
+        """Sanitise and append one event; publishing an ``event_id`` again returns the original."""
+        event = NewEvent(
+            event_type=event_type,
+            payload=payload,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            metadata=metadata,
+            event_id=event_id,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            occurred_at=occurred_at,
+        )
+        [envelope] = await self.publish_many([event])
+        return envelope
+
+    async def publish_many(self, events: Sequence[NewEvent]) -> list[EventEnvelope]:
+        """Append several events in one transaction, in order."""
+        if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Sequence):
+            raise ValidationError("publish_many takes a sequence of cowork.NewEvent")
+        if len(events) > MAX_BATCH:
+            raise ValidationError(f"publish_many takes at most {MAX_BATCH} events per call")
+        prepared = []
+        for event in events:
+            if not isinstance(event, NewEvent):
+                raise ValidationError(
+                    f"publish_many takes cowork.NewEvent items, got {type(event).__name__}"
+                )
+            prepared.append(prepare_event(event))
+        async with self._transaction() as ctx:
+            appended = await append_events(ctx.tx, self._scope.tenant_id, prepared)
+            ctx.record_published(appended.new)
+        return appended.envelopes
+
+    async def read(
+        self, *, after: int | EventEnvelope | None = None, limit: int = 100
+    ) -> list[EventEnvelope]:
+        """Catch-up read: up to ``limit`` events after ``after`` (a position or an envelope).
+
+        Events come in commit order; pass the last envelope (or its position) back as ``after``
+        to continue. ``None`` or ``0`` reads from the beginning.
+        """
+        async with self._transaction() as ctx:
+            if isinstance(after, EventEnvelope):
+                cursor = after.cursor
+            elif after is None:
+                cursor = START
+            else:
+                cursor = await cursor_of_position(ctx.tx, self._scope.tenant_id, after)
+            return await read_events(ctx.tx, self._scope.tenant_id, cursor, limit)
+
+    async def iterate(
+        self, *, after: int | EventEnvelope | None = None, page_size: int = 500
+    ) -> AsyncIterator[EventEnvelope]:
+        """Every event after ``after``, read page by page (memory stays bounded)."""
+        cursor_after: int | EventEnvelope | None = after
+        while True:
+            page = await self.read(after=cursor_after, limit=page_size)
+            for envelope in page:
+                yield envelope
+            if len(page) < page_size:
+                return
+            cursor_after = page[-1]
+
+    def subscribe(
+        self,
+        pattern: str,
+        handler: Handler,
+        *,
+        consumer_id: str | None = None,
+        start: Literal["beginning", "now"] = "beginning",
+        transactional: bool | None = None,
+        max_attempts: int | None = None,
+    ) -> Any:
+        """Subscribe ``handler`` to events matching ``pattern``.
+
+        Without ``consumer_id``: an in-process subscriber, called after commit for events this
+        process publishes. With ``consumer_id``: a durable consumer with a checkpoint in the
+        database (at-least-once, retries, dead letters); a handler taking ``(event, tx)`` is
+        transactional (its writes and the checkpoint commit together). Await the result to make
+        sure a durable consumer is registered.
+        """
+        parsed = EventPattern.parse(pattern)
+        if not callable(handler):
+            raise ValidationError("handler must be callable: async def handler(event) -> None")
+        if consumer_id is None:
+            if transactional:
+                raise ValidationError("a transactional handler needs a consumer_id")
+            return self._core.bus.subscribe(self._scope.tenant_id, parsed, handler)
+        validate_id(consumer_id, "consumer_id")
+        if start not in ("beginning", "now"):
+            raise ValidationError("start must be 'beginning' or 'now'")
+        if transactional is None:
+            transactional = _takes_transaction(handler)
+        if transactional and not inspect.iscoroutinefunction(handler):
+            raise ValidationError("a transactional handler must be async: async def h(event, tx)")
+        return self._core.consumers.subscribe(
+            self._scope,
+            consumer_id=consumer_id,
+            pattern=parsed,
+            handler=handler,
+            start=start,
+            transactional=transactional,
+            max_attempts=max_attempts,
+        )
+
+
+def _takes_transaction(handler: Handler) -> bool:
+    try:
+        parameters = [
+            p
+            for p in inspect.signature(handler).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return False
+    return len(parameters) >= 2

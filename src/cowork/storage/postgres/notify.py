@@ -1,0 +1,133 @@
+"""LISTEN/NOTIFY wake-ups across processes.
+
+NOTIFY is sent after commit, from a dedicated connection, coalesced per tenant: sending it inside
+the writer's transaction would take PostgreSQL's global notify lock at commit and serialise every
+publishing transaction. The listener re-LISTENs after its connection drops (server restart,
+``pg_terminate_backend``) and then wakes every local waiter, so events published meanwhile are
+read from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import psycopg
+
+from cowork.storage.wakeup import LocalWakeups
+
+if TYPE_CHECKING:
+    from psycopg.rows import DictRow
+
+__all__ = ["CHANNEL", "PostgresWakeups"]
+
+CHANNEL = "cowork_events"
+_log = logging.getLogger("cowork.wakeups")
+
+Connect = Callable[[], Awaitable["psycopg.AsyncConnection[DictRow]"]]
+
+
+class PostgresWakeups(LocalWakeups):
+    def __init__(self, connect: Connect, *, retry_seconds: float = 0.5) -> None:
+        super().__init__()
+        self._connect = connect
+        self._retry = retry_seconds
+        self._pending: set[str] = set()
+        self._notify_event = asyncio.Event()
+        self._notifier: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listen_conn: psycopg.AsyncConnection[DictRow] | None = None
+        self._closed = False
+        self.listening = asyncio.Event()  # set while a LISTEN is active (tests wait on it)
+
+    # -- sending ------------------------------------------------------------------------------
+    def signal(self, tenant_id: str) -> None:
+        self.wake_local(tenant_id)
+        if self._closed:
+            return
+        self._pending.add(tenant_id)
+        self._notify_event.set()
+        if self._notifier is None or self._notifier.done():
+            self._notifier = asyncio.get_running_loop().create_task(
+                self._notify_loop(), name="cowork-notify"
+            )
+
+    async def _notify_loop(self) -> None:
+        conn: psycopg.AsyncConnection[DictRow] | None = None
+        try:
+            while not self._closed:
+                await self._notify_event.wait()
+                self._notify_event.clear()
+                tenants, self._pending = sorted(self._pending), set()
+                if not tenants:
+                    continue
+                try:
+                    if conn is None or conn.closed:
+                        conn = await self._connect()
+                    await conn.execute(
+                        "SELECT pg_notify(%(channel)s, t) FROM unnest(%(tenants)s::text[]) AS t",
+                        {"channel": CHANNEL, "tenants": tenants},
+                    )
+                except (psycopg.Error, OSError) as exc:
+                    # Other processes fall back to polling; local waiters were already woken.
+                    _log.warning("could not send wake-up NOTIFY: %s", type(exc).__name__)
+                    if conn is not None:
+                        await conn.close()
+                    conn = None
+                    await asyncio.sleep(self._retry)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.close()
+
+    # -- receiving ----------------------------------------------------------------------------
+    def _on_first_waiter(self) -> None:
+        if self._closed or (self._listener is not None and not self._listener.done()):
+            return
+        self._listener = asyncio.get_running_loop().create_task(
+            self._listen_loop(), name="cowork-listen"
+        )
+
+    async def _listen_loop(self) -> None:
+        while not self._closed:
+            try:
+                conn = await self._connect()
+            except Exception as exc:
+                _log.warning("LISTEN connection failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(self._retry)
+                continue
+            self._listen_conn = conn
+            try:
+                await conn.execute(f"LISTEN {CHANNEL}".encode())
+                self.listening.set()
+                self.wake_all()  # anything published while we were not listening
+                async for notify in conn.notifies():
+                    self.wake_local(notify.payload)
+            except (psycopg.Error, OSError) as exc:
+                if not self._closed:
+                    _log.warning("LISTEN connection lost (%s); reconnecting", type(exc).__name__)
+            finally:
+                self.listening.clear()
+                self._listen_conn = None
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await conn.close()
+            if not self._closed:
+                await asyncio.sleep(self._retry)
+
+    async def listener_backend_pid(self) -> int | None:
+        """The server pid of the LISTEN connection (for tests and diagnostics)."""
+        conn = self._listen_conn
+        return None if conn is None else conn.info.backend_pid
+
+    async def close(self) -> None:
+        self._closed = True
+        self._notify_event.set()
+        for task in (self._listener, self._notifier):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await super().close()

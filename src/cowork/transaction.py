@@ -1,0 +1,56 @@
+"""``async with rt.transaction() as tx``: one commit for many operations.
+
+``tx`` offers the same services as the runtime (``tx.events`` now; the domain services as they
+land), all writing through one database transaction. Events appended in it reach in-process
+subscribers and wake consumers only after the commit; on rollback nothing is published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from cowork.core import Core
+from cowork.events.envelope import EventEnvelope
+from cowork.storage.port import Transaction
+from cowork.tenancy import TenantScope
+
+if TYPE_CHECKING:
+    from cowork.events.service import EventsService
+
+__all__ = ["TransactionContext", "open_transaction"]
+
+
+class TransactionContext:
+    """A tenant-scoped transaction with the runtime's services bound to it."""
+
+    def __init__(self, core: Core, scope: TenantScope, tx: Transaction) -> None:
+        self.core = core
+        self.scope = scope
+        self.tx = tx
+        self._published: list[EventEnvelope] = []
+        tx.after_commit(self._after_commit)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.scope.tenant_id
+
+    def record_published(self, envelopes: list[EventEnvelope]) -> None:
+        self._published.extend(envelopes)
+
+    def _after_commit(self) -> None:
+        published, self._published = self._published, []
+        self.core.committed(self.scope.tenant_id, published)
+
+    @property
+    def events(self) -> EventsService:
+        from cowork.events.service import EventsService
+
+        return EventsService(self.core, self.scope, bound=self)
+
+
+@asynccontextmanager
+async def open_transaction(core: Core, scope: TenantScope) -> AsyncIterator[TransactionContext]:
+    async with core.database.transaction(tenant_id=scope.tenant_id) as tx:
+        yield TransactionContext(core, scope, tx)
