@@ -9,6 +9,16 @@ Start with :func:`open`::
         print(rt.durable, await rt.health())
 """
 
+from cowork.blackboard import (
+    ArtifactDiff,
+    ArtifactVersion,
+    BlackboardEntry,
+    DiffChange,
+    Feedback,
+    FeedbackComment,
+    FeedbackSeverity,
+    FeedbackStatus,
+)
 from cowork.config import Settings, load_settings
 from cowork.consumers import ConsumerOptions, DurableSubscription
 from cowork.consumers.service import ConsumerInfo, ParkedEvent
@@ -31,23 +41,34 @@ from cowork.errors import (
     TenantViolation,
     ValidationError,
     VersionConflict,
+    WorkspaceNotActive,
 )
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.runtime import Runtime
 from cowork.runtime import open_runtime as open
+from cowork.snapshots import Snapshot
 from cowork.storage.port import Health
 from cowork.tenancy import TenantScope
 from cowork.transaction import TransactionContext
+from cowork.workspaces import Workspace, WorkspaceStatus
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArtifactDiff",
+    "ArtifactVersion",
+    "BlackboardEntry",
     "ConfigError",
     "ConsumerInfo",
     "ConsumerOptions",
     "CoworkError",
+    "DiffChange",
     "DurableSubscription",
     "EventEnvelope",
+    "Feedback",
+    "FeedbackComment",
+    "FeedbackSeverity",
+    "FeedbackStatus",
     "Health",
     "InvalidEventType",
     "InvalidExpectedVersion",
@@ -65,12 +86,16 @@ __all__ = [
     "RuntimeClosed",
     "SchemaNotReady",
     "Settings",
+    "Snapshot",
     "StorageConflict",
     "TenantScope",
     "TenantViolation",
     "TransactionContext",
     "ValidationError",
     "VersionConflict",
+    "Workspace",
+    "WorkspaceNotActive",
+    "WorkspaceStatus",
     "__version__",
     "load_settings",
     "open",

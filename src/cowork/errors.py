@@ -20,6 +20,7 @@ Every error a caller can see derives from :class:`CoworkError`; driver exception
     │   └── SchemaNotReady              the schema is missing or behind (run `cowork migrate`)
     ├── NotFound                        an operation on something that does not exist
     ├── InvalidTransition               a lifecycle move the transition table forbids
+    │   └── WorkspaceNotActive          an artifact write to a workspace that is not active
     ├── VersionConflict                 optimistic concurrency lost (carries current_version)
     ├── TenantViolation                 an owner or tenant mismatch
     └── RuntimeClosed                   the runtime was used after close()
@@ -49,6 +50,7 @@ __all__ = [
     "TenantViolation",
     "ValidationError",
     "VersionConflict",
+    "WorkspaceNotActive",
 ]
 
 
@@ -119,6 +121,10 @@ class InvalidTransition(CoworkError):
         super().__init__(message)
         self.current = current
         self.action = action
+
+
+class WorkspaceNotActive(InvalidTransition):
+    """Only an ``active`` workspace accepts artifact writes; open it first."""
 
 
 class VersionConflict(CoworkError):

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from cowork.blackboard.service import BlackboardService
 from cowork.config import SecretProvider, Settings, load_settings
 from cowork.consumers.service import ConsumersService
 from cowork.core import Core
@@ -31,11 +32,13 @@ from cowork.errors import (
 )
 from cowork.events.service import EventsService
 from cowork.migrations import MigrationReport, migrate
+from cowork.snapshots.service import SnapshotsService
 from cowork.storage.factory import create_database
 from cowork.storage.port import Database, Health
 from cowork.storage.sqlite import SqliteDatabase
 from cowork.tenancy import TenantScope
 from cowork.transaction import TransactionContext, open_transaction
+from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -50,6 +53,9 @@ class Runtime:
         self._scope = scope
         self._events: EventsService | None = None
         self._consumers: ConsumersService | None = None
+        self._workspaces: WorkspacesService | None = None
+        self._blackboard: BlackboardService | None = None
+        self._snapshots: SnapshotsService | None = None
 
     # -- identity and state -------------------------------------------------------------------
     @property
@@ -126,6 +132,27 @@ class Runtime:
         if self._consumers is None:
             self._consumers = ConsumersService(self._open_core(), self._scope)
         return self._consumers
+
+    @property
+    def workspaces(self) -> WorkspacesService:
+        """Workspace lifecycle, members and metadata."""
+        if self._workspaces is None:
+            self._workspaces = WorkspacesService(self._open_core(), self._scope)
+        return self._workspaces
+
+    @property
+    def blackboard(self) -> BlackboardService:
+        """Versioned artifacts and feedback threads."""
+        if self._blackboard is None:
+            self._blackboard = BlackboardService(self._open_core(), self._scope)
+        return self._blackboard
+
+    @property
+    def snapshots(self) -> SnapshotsService:
+        """Workspace snapshots and restore."""
+        if self._snapshots is None:
+            self._snapshots = SnapshotsService(self._open_core(), self._scope)
+        return self._snapshots
 
     def transaction(self) -> AbstractAsyncContextManager[TransactionContext]:
         """``async with rt.transaction() as tx``: the same services, one commit."""

@@ -1,8 +1,9 @@
 """``async with rt.transaction() as tx``: one commit for many operations.
 
-``tx`` offers the same services as the runtime (``tx.events`` now; the domain services as they
-land), all writing through one database transaction. Events appended in it reach in-process
-subscribers and wake consumers only after the commit; on rollback nothing is published.
+``tx`` offers the same services as the runtime (``tx.events``, ``tx.workspaces``,
+``tx.blackboard``, ``tx.snapshots``), all writing through one database transaction. Events
+appended in it reach in-process subscribers and wake consumers only after the commit; on
+rollback nothing is published.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from cowork.storage.port import Transaction
 from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
+    from cowork.blackboard.service import BlackboardService
     from cowork.events.service import EventsService
+    from cowork.snapshots.service import SnapshotsService
+    from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["TransactionContext", "open_transaction"]
 
@@ -48,6 +52,24 @@ class TransactionContext:
         from cowork.events.service import EventsService
 
         return EventsService(self.core, self.scope, bound=self)
+
+    @property
+    def workspaces(self) -> WorkspacesService:
+        from cowork.workspaces.service import WorkspacesService
+
+        return WorkspacesService(self.core, self.scope, bound=self)
+
+    @property
+    def blackboard(self) -> BlackboardService:
+        from cowork.blackboard.service import BlackboardService
+
+        return BlackboardService(self.core, self.scope, bound=self)
+
+    @property
+    def snapshots(self) -> SnapshotsService:
+        from cowork.snapshots.service import SnapshotsService
+
+        return SnapshotsService(self.core, self.scope, bound=self)
 
 
 @asynccontextmanager

@@ -1,4 +1,4 @@
-"""Named SQL queries loaded from an adapter's ``queries.sql``.
+"""Named SQL queries loaded from an adapter's ``queries/*.sql`` files.
 
 File format (one query per name, a one-line comment under the name)::
 
@@ -60,6 +60,16 @@ def parse_queries(text: str, *, source: str = "<string>") -> QuerySet:
     return QuerySet(source, queries)
 
 
-def load_queries(package: str, resource: str = "queries.sql") -> QuerySet:
-    text = resources.files(package).joinpath(resource).read_text(encoding="utf-8")
-    return parse_queries(text, source=f"{package}/{resource}")
+def load_queries(package: str, folder: str = "queries") -> QuerySet:
+    """Every query of every ``*.sql`` file in ``package/folder`` (names unique across files)."""
+    merged: dict[str, str] = {}
+    directory = resources.files(package).joinpath(folder)
+    for entry in sorted(directory.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        source = f"{package}/{folder}/{entry.name}"
+        for name, sql in parse_queries(entry.read_text(encoding="utf-8"), source=source).items():
+            if name in merged:
+                raise ValueError(f"{source}: query {name!r} is also defined in another file")
+            merged[name] = sql
+    return QuerySet(f"{package}/{folder}", merged)

@@ -1,0 +1,297 @@
+"""Feedback threads on an artifact or on the workspace (part of ``rt.blackboard``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cowork.blackboard.records import Feedback, FeedbackComment, FeedbackSeverity, FeedbackStatus
+from cowork.blackboard.validation import check_key, check_label
+from cowork.errors import NotFound, ValidationError
+from cowork.events.envelope import NewEvent
+from cowork.ids import new_id
+from cowork.jsondoc import validate_document
+from cowork.service import TenantService, utcnow
+from cowork.storage.port import Json
+from cowork.tenancy import validate_id
+from cowork.transaction import TransactionContext
+from cowork.workspaces.service import WorkspacesService
+
+__all__ = ["FeedbackOps"]
+
+MAX_BODY = 20_000
+MAX_TAGS = 50
+
+
+def _body(value: object, what: str = "body") -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(f"{what} must not be empty")
+    if len(value) > MAX_BODY:
+        raise ValidationError(f"{what} is {len(value)} characters; the limit is {MAX_BODY}")
+    if "\x00" in value:
+        raise ValidationError(f"{what} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def _tags(values: Iterable[str]) -> list[str]:
+    if isinstance(values, str):
+        raise ValidationError("tags must be a list of strings, not a string")
+    tags: list[str] = []
+    for tag in values:
+        check_label(tag, "tag", 64)
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(f"at most {MAX_TAGS} tags per thread")
+    return tags
+
+
+class FeedbackOps(TenantService):
+    async def add_feedback(
+        self,
+        workspace_id: str,
+        *,
+        author_id: str,
+        body: str,
+        artifact_key: str | None = None,
+        severity: FeedbackSeverity | str = FeedbackSeverity.MINOR,
+        tags: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Feedback:
+        """Open a thread on an artifact (``artifact_key``) or on the workspace (None).
+
+        Emits ``feedback:added`` and ``workspace:feedback:added``, both carrying the target
+        ``artifactKey``.
+        """
+        validate_id(workspace_id, "workspace_id")
+        validate_id(author_id, "author_id")
+        text = _body(body)
+        if artifact_key is not None:
+            check_key(artifact_key)
+        level = _severity(severity)
+        tag_list = _tags(tags)
+        meta = validate_document(dict(metadata or {}), what="metadata", max_bytes=64 * 1024)
+        feedback_id = new_id()
+        async with self._transaction() as ctx:
+            await WorkspacesService(self._core, self._scope, bound=ctx).locked(
+                ctx, workspace_id, share=True
+            )
+            if artifact_key is not None:
+                entry = await ctx.tx.fetch_one(
+                    "entry_get",
+                    self._params(workspace_id=workspace_id, artifact_key=artifact_key),
+                )
+                if entry is None or entry["deleted"]:
+                    raise NotFound(f"no artifact {artifact_key!r} in workspace {workspace_id!r}")
+            await ctx.tx.execute(
+                "feedback_insert",
+                self._params(
+                    feedback_id=feedback_id,
+                    workspace_id=workspace_id,
+                    artifact_key=artifact_key,
+                    author_id=author_id,
+                    body=text,
+                    severity=level.value,
+                    tags=Json(tag_list),
+                    metadata=Json(meta),
+                    now=utcnow(),
+                ),
+            )
+            feedback = await self._load(ctx, feedback_id)
+            payload = {
+                "workspaceId": workspace_id,
+                "artifactKey": artifact_key,
+                "feedbackId": feedback_id,
+                "authorId": author_id,
+                "severity": level.value,
+                "status": feedback.status.value,
+                "tags": tag_list,
+            }
+            await self._emit(
+                ctx,
+                [
+                    NewEvent(
+                        event_type=name,
+                        aggregate_type="feedback",
+                        aggregate_id=feedback_id,
+                        payload=payload,
+                    )
+                    for name in ("feedback:added", "workspace:feedback:added")
+                ],
+            )
+        return feedback
+
+    async def get_feedback(self, feedback_id: str) -> Feedback | None:
+        validate_id(feedback_id, "feedback_id")
+        async with self._transaction() as ctx:
+            row = await ctx.tx.fetch_one("feedback_get", self._params(feedback_id=feedback_id))
+        return None if row is None else Feedback.from_row(row)
+
+    async def list_feedback(
+        self,
+        workspace_id: str,
+        *,
+        artifact_key: str | None = None,
+        status: FeedbackStatus | str | None = None,
+    ) -> builtins.list[Feedback]:
+        validate_id(workspace_id, "workspace_id")
+        if artifact_key is not None:
+            check_key(artifact_key)
+        status_value = None if status is None else _status(status).value
+        async with self._transaction() as ctx:
+            rows = await ctx.tx.fetch_all(
+                "feedback_list",
+                self._params(
+                    workspace_id=workspace_id, artifact_key=artifact_key, status=status_value
+                ),
+            )
+        return [Feedback.from_row(r) for r in rows]
+
+    async def update_feedback(
+        self,
+        feedback_id: str,
+        *,
+        actor: str,
+        status: FeedbackStatus | str | None = None,
+        severity: FeedbackSeverity | str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> Feedback:
+        """Change a thread's status, severity or tags; a status change emits
+        ``feedback:status:changed``."""
+        validate_id(actor, "actor")
+        new_status = None if status is None else _status(status)
+        new_severity = None if severity is None else _severity(severity)
+        new_tags = None if tags is None else _tags(tags)
+        async with self._transaction() as ctx:
+            current, row_version = await self._locked(ctx, feedback_id)
+            updated = await self._store(
+                ctx,
+                current,
+                row_version,
+                status=new_status or current.status,
+                severity=new_severity or current.severity,
+                tags=new_tags if new_tags is not None else list(current.tags),
+                comments=[c.to_json() for c in current.comments],
+            )
+            if new_status is not None and new_status is not current.status:
+                await self._emit(
+                    ctx,
+                    [
+                        NewEvent(
+                            event_type="feedback:status:changed",
+                            aggregate_type="feedback",
+                            aggregate_id=feedback_id,
+                            payload={
+                                "workspaceId": current.workspace_id,
+                                "artifactKey": current.artifact_key,
+                                "feedbackId": feedback_id,
+                                "from": current.status.value,
+                                "to": new_status.value,
+                                "actorId": actor,
+                            },
+                        )
+                    ],
+                )
+        return updated
+
+    async def add_comment(self, feedback_id: str, *, author_id: str, body: str) -> Feedback:
+        """Append a comment to a thread; emits ``feedback:comment:added``."""
+        validate_id(author_id, "author_id")
+        text = _body(body)
+        async with self._transaction() as ctx:
+            current, row_version = await self._locked(ctx, feedback_id)
+            comment = FeedbackComment(
+                comment_id=new_id(),
+                author_id=author_id,
+                body=text,
+                created_at=utcnow().isoformat(),
+            )
+            updated = await self._store(
+                ctx,
+                current,
+                row_version,
+                status=current.status,
+                severity=current.severity,
+                tags=list(current.tags),
+                comments=[*(c.to_json() for c in current.comments), comment.to_json()],
+            )
+            await self._emit(
+                ctx,
+                [
+                    NewEvent(
+                        event_type="feedback:comment:added",
+                        aggregate_type="feedback",
+                        aggregate_id=feedback_id,
+                        payload={
+                            "workspaceId": current.workspace_id,
+                            "artifactKey": current.artifact_key,
+                            "feedbackId": feedback_id,
+                            "commentId": comment.comment_id,
+                            "authorId": author_id,
+                        },
+                    )
+                ],
+            )
+        return updated
+
+    async def _locked(self, ctx: TransactionContext, feedback_id: str) -> tuple[Feedback, int]:
+        validate_id(feedback_id, "feedback_id")
+        row = await ctx.tx.fetch_one(
+            "feedback_get_for_update", self._params(feedback_id=feedback_id)
+        )
+        if row is None:
+            raise NotFound(f"no feedback thread {feedback_id!r} in tenant {self.tenant_id!r}")
+        return Feedback.from_row(row), row["row_version"]
+
+    async def _load(self, ctx: TransactionContext, feedback_id: str) -> Feedback:
+        row = await ctx.tx.fetch_one("feedback_get", self._params(feedback_id=feedback_id))
+        assert row is not None
+        return Feedback.from_row(row)
+
+    async def _store(
+        self,
+        ctx: TransactionContext,
+        current: Feedback,
+        row_version: int,
+        *,
+        status: FeedbackStatus,
+        severity: FeedbackSeverity,
+        tags: builtins.list[str],
+        comments: builtins.list[dict[str, Any]],
+    ) -> Feedback:
+        await ctx.tx.execute(
+            "feedback_update",
+            self._params(
+                feedback_id=current.feedback_id,
+                status=status.value,
+                severity=severity.value,
+                tags=Json(tags),
+                comments=Json(comments),
+                now=utcnow(),
+                row_version=row_version,
+            ),
+        )
+        return await self._load(ctx, current.feedback_id)
+
+
+def _severity(value: FeedbackSeverity | str) -> FeedbackSeverity:
+    try:
+        return FeedbackSeverity(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in FeedbackSeverity)
+        raise ValidationError(f"severity must be one of {allowed}, got {value!r}") from None
+
+
+def _status(value: FeedbackStatus | str) -> FeedbackStatus:
+    try:
+        return FeedbackStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in FeedbackStatus)
+        raise ValidationError(f"status must be one of {allowed}, got {value!r}") from None

@@ -1,0 +1,190 @@
+"""Blackboard and feedback records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from cowork.storage.port import Row
+
+__all__ = [
+    "ArtifactDiff",
+    "ArtifactVersion",
+    "BlackboardEntry",
+    "DiffChange",
+    "Feedback",
+    "FeedbackComment",
+    "FeedbackSeverity",
+    "FeedbackStatus",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlackboardEntry:
+    """The current version of an artifact."""
+
+    workspace_id: str
+    artifact_key: str
+    artifact_id: str
+    artifact_type: str
+    source: str
+    version: int
+    payload: Any
+    deleted: bool
+    tenant_id: str
+    owner_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> BlackboardEntry:
+        return cls(
+            workspace_id=row["workspace_id"],
+            artifact_key=row["artifact_key"],
+            artifact_id=row["artifact_id"],
+            artifact_type=row["artifact_type"],
+            source=row["source"],
+            version=row["version"],
+            payload=row["payload"],
+            deleted=bool(row["deleted"]),
+            tenant_id=row["tenant_id"],
+            owner_id=row["owner_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactVersion:
+    """One version in an artifact's history (a tombstone has ``deleted=True``)."""
+
+    workspace_id: str
+    artifact_key: str
+    version: int
+    artifact_id: str
+    artifact_type: str
+    source: str
+    payload: Any
+    operation: Literal["create", "update", "rollback", "delete", "recreate", "restore"]
+    deleted: bool
+    based_on: int | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> ArtifactVersion:
+        return cls(
+            workspace_id=row["workspace_id"],
+            artifact_key=row["artifact_key"],
+            version=row["version"],
+            artifact_id=row["artifact_id"],
+            artifact_type=row["artifact_type"],
+            source=row["source"],
+            payload=row["payload"],
+            operation=row["operation"],
+            deleted=bool(row["deleted"]),
+            based_on=row["based_on"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffChange:
+    """One difference: ``path`` is a JSON pointer (RFC 6901) into the payload."""
+
+    op: Literal["add", "remove", "replace"]
+    path: str
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactDiff:
+    workspace_id: str
+    artifact_key: str
+    from_version: int
+    to_version: int
+    changes: tuple[DiffChange, ...]
+
+    @property
+    def identical(self) -> bool:
+        return not self.changes
+
+
+class FeedbackSeverity(StrEnum):
+    NIT = "nit"
+    MINOR = "minor"
+    BLOCKING = "blocking"
+    CRITICAL = "critical"
+
+
+class FeedbackStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    ADDRESSED = "addressed"
+    WONTFIX = "wontfix"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackComment:
+    comment_id: str
+    author_id: str
+    body: str
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "commentId": self.comment_id,
+            "authorId": self.author_id,
+            "body": self.body,
+            "createdAt": self.created_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeedbackComment:
+        return cls(
+            comment_id=data["commentId"],
+            author_id=data["authorId"],
+            body=data["body"],
+            created_at=data["createdAt"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feedback:
+    """A feedback thread on an artifact (``artifact_key``) or on the workspace (None)."""
+
+    feedback_id: str
+    workspace_id: str
+    artifact_key: str | None
+    author_id: str
+    body: str
+    severity: FeedbackSeverity
+    status: FeedbackStatus
+    tags: tuple[str, ...]
+    comments: tuple[FeedbackComment, ...]
+    metadata: dict[str, Any]
+    tenant_id: str
+    owner_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> Feedback:
+        return cls(
+            feedback_id=row["feedback_id"],
+            workspace_id=row["workspace_id"],
+            artifact_key=row["artifact_key"],
+            author_id=row["author_id"],
+            body=row["body"],
+            severity=FeedbackSeverity(row["severity"]),
+            status=FeedbackStatus(row["status"]),
+            tags=tuple(row["tags"]),
+            comments=tuple(FeedbackComment.from_json(c) for c in row["comments"]),
+            metadata=row["metadata"],
+            tenant_id=row["tenant_id"],
+            owner_id=row["owner_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )

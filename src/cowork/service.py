@@ -1,0 +1,53 @@
+"""What every tenant-scoped service shares: its transaction, and emitting events in it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from cowork.core import Core
+from cowork.events.envelope import EventEnvelope, NewEvent
+from cowork.events.log import append_events, prepare_event
+from cowork.tenancy import TenantScope
+from cowork.transaction import TransactionContext, open_transaction
+
+__all__ = ["TenantService", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TenantService:
+    """Base of ``rt.<service>`` (own transaction per call) and ``tx.<service>`` (bound)."""
+
+    def __init__(self, core: Core, scope: TenantScope, *, bound: TransactionContext | None = None):
+        self._core = core
+        self._scope = scope
+        self._bound = bound
+
+    @property
+    def tenant_id(self) -> str:
+        return self._scope.tenant_id
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[TransactionContext]:
+        if self._bound is not None:
+            yield self._bound
+        else:
+            async with open_transaction(self._core, self._scope) as ctx:
+                yield ctx
+
+    def _params(self, **values: Any) -> dict[str, Any]:
+        return {"tenant_id": self._scope.tenant_id, "owner_id": self._scope.owner_id, **values}
+
+    async def _emit(
+        self, ctx: TransactionContext, events: Sequence[NewEvent]
+    ) -> list[EventEnvelope]:
+        """Append events in the operation's own transaction (transactional outbox)."""
+        prepared = [prepare_event(event) for event in events]
+        appended = await append_events(ctx.tx, self._scope.tenant_id, prepared)
+        ctx.record_published(appended.new)
+        return appended.envelopes

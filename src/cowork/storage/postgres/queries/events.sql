@@ -1,0 +1,68 @@
+-- Postgres queries: the event log. Parameters use psycopg's %(name)s style.
+
+-- name: event_append
+-- Append one event; an existing event_id (idempotency key) inserts nothing and returns no row.
+INSERT INTO cowork_event_log
+    (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
+     correlation_id, causation_id, occurred_at)
+VALUES (%(tenant_id)s, %(event_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s,
+        %(payload)s, %(metadata)s, %(correlation_id)s, %(causation_id)s, %(occurred_at)s)
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+RETURNING position, tx_id, recorded_at;
+
+-- name: event_append_batch
+-- Append a batch given as one JSON array, in array order; existing event_ids are skipped.
+INSERT INTO cowork_event_log
+    (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
+     correlation_id, causation_id, occurred_at)
+SELECT %(tenant_id)s, b.event_id, b.event_type, b.aggregate_type, b.aggregate_id, b.payload,
+       b.metadata, b.correlation_id, b.causation_id, b.occurred_at
+FROM jsonb_to_recordset(%(batch)s) AS b(
+    event_id text, event_type text, aggregate_type text, aggregate_id text, payload jsonb,
+    metadata jsonb, correlation_id text, causation_id text, occurred_at timestamptz)
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+RETURNING event_id, position, tx_id, recorded_at;
+
+-- name: event_get_by_ids
+-- Stored events by event id (to answer a repeated idempotency key with the original).
+SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
+       metadata, correlation_id, causation_id, occurred_at, recorded_at
+FROM cowork_event_log
+WHERE tenant_id = %(tenant_id)s
+  AND event_id IN (SELECT jsonb_array_elements_text(%(event_ids)s));
+
+-- name: event_read_after
+-- Gap-free, commit-ordered page: only transactions below this snapshot's xmin, which have all
+-- ended, so nothing can later commit before the last row returned.
+SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
+       metadata, correlation_id, causation_id, occurred_at, recorded_at
+FROM cowork_event_log
+WHERE tenant_id = %(tenant_id)s
+  AND (tx_id, position) > (%(after_tx)s, %(after_position)s)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ORDER BY tx_id, position
+LIMIT %(limit)s;
+
+-- name: event_cursor_of_position
+-- The commit-order cursor of one stored event.
+SELECT tx_id, position FROM cowork_event_log
+WHERE tenant_id = %(tenant_id)s AND position = %(position)s;
+
+-- name: event_head
+-- The cursor of the last event a reader can see now (commit order).
+SELECT tx_id, position FROM cowork_event_log
+WHERE tenant_id = %(tenant_id)s
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ORDER BY tx_id DESC, position DESC
+LIMIT 1;
+
+-- name: event_get_by_position
+-- One stored event by position.
+SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
+       metadata, correlation_id, causation_id, occurred_at, recorded_at
+FROM cowork_event_log
+WHERE tenant_id = %(tenant_id)s AND position = %(position)s;
+
+-- name: event_count
+-- Number of events of a tenant.
+SELECT count(*) AS n FROM cowork_event_log WHERE tenant_id = %(tenant_id)s;

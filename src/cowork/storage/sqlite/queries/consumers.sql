@@ -1,0 +1,104 @@
+-- Sqlite queries: durable consumers and parked events. Parameters use sqlite3's :name style.
+
+-- name: consumer_register
+-- Create a durable consumer's checkpoint if it does not exist yet.
+INSERT INTO cowork_event_consumer_checkpoint
+    (tenant_id, consumer_id, pattern, last_tx_id, last_position, created_at, updated_at)
+VALUES (:tenant_id, :consumer_id, :pattern, :after_tx, :after_position, :now, :now)
+ON CONFLICT (tenant_id, consumer_id) DO NOTHING;
+
+-- name: consumer_get
+-- One consumer's checkpoint row.
+SELECT tenant_id, consumer_id, pattern, last_tx_id, last_position, generation, lease_owner,
+       lease_expires_at, created_at, updated_at
+FROM cowork_event_consumer_checkpoint
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id;
+
+-- name: consumer_acquire
+-- Take (or keep) the lease if it is free, ours, or expired; returns the checkpoint.
+UPDATE cowork_event_consumer_checkpoint
+SET lease_owner = :owner, lease_expires_at = :expires
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id
+  AND (lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at < :now)
+RETURNING last_tx_id, last_position, generation, pattern;
+
+-- name: consumer_heartbeat
+-- Extend our lease; no row means we lost it.
+UPDATE cowork_event_consumer_checkpoint
+SET lease_expires_at = :expires
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND lease_owner = :owner;
+
+-- name: consumer_checkpoint
+-- Move the checkpoint forward, fenced by lease owner and generation; never backwards.
+UPDATE cowork_event_consumer_checkpoint
+SET last_tx_id = :after_tx, last_position = :after_position, updated_at = :now,
+    lease_expires_at = :expires
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id
+  AND lease_owner = :owner AND generation = :generation
+  AND (last_tx_id, last_position) <= (:after_tx, :after_position);
+
+-- name: consumer_release
+-- Give the lease up (graceful stop) so another process can take over at once.
+UPDATE cowork_event_consumer_checkpoint
+SET lease_owner = NULL, lease_expires_at = NULL
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND lease_owner = :owner;
+
+-- name: consumer_reset
+-- Explicitly move a checkpoint and/or change the pattern; bumps the generation.
+UPDATE cowork_event_consumer_checkpoint
+SET last_tx_id = :after_tx, last_position = :after_position,
+    pattern = coalesce(:pattern, pattern), generation = generation + 1, updated_at = :now
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id;
+
+-- name: consumer_list
+-- Every consumer of a tenant with its parked count and lag (events after its checkpoint).
+SELECT c.consumer_id, c.pattern, c.last_tx_id, c.last_position, c.generation, c.lease_owner,
+       c.lease_expires_at, c.created_at, c.updated_at,
+       (SELECT count(*) FROM cowork_event_parked p
+         WHERE p.tenant_id = c.tenant_id AND p.consumer_id = c.consumer_id
+           AND p.status IN ('parked', 'redrive')) AS parked,
+       (SELECT count(*) FROM cowork_event_log e
+         WHERE e.tenant_id = c.tenant_id AND e.position > c.last_position) AS lag
+FROM cowork_event_consumer_checkpoint c
+WHERE c.tenant_id = :tenant_id
+ORDER BY c.consumer_id;
+
+-- name: parked_upsert
+-- Park an event for a consumer (dead letter) with its error.
+INSERT INTO cowork_event_parked
+    (tenant_id, consumer_id, position, event_id, attempts, last_error, status, parked_at,
+     updated_at)
+VALUES (:tenant_id, :consumer_id, :position, :event_id, :attempts, :last_error, 'parked',
+        :now, :now)
+ON CONFLICT (tenant_id, consumer_id, position) DO UPDATE
+SET attempts = cowork_event_parked.attempts + excluded.attempts,
+    last_error = excluded.last_error, status = 'parked', updated_at = excluded.updated_at;
+
+-- name: parked_list
+-- Parked (and re-drive pending) events of a tenant, optionally of one consumer.
+SELECT p.consumer_id, p.position, p.event_id, p.attempts, p.last_error, p.status, p.parked_at,
+       p.updated_at, e.event_type
+FROM cowork_event_parked p
+LEFT JOIN cowork_event_log e ON e.tenant_id = p.tenant_id AND e.position = p.position
+WHERE p.tenant_id = :tenant_id
+  AND (:consumer_id IS NULL OR p.consumer_id = :consumer_id)
+  AND p.status IN ('parked', 'redrive')
+ORDER BY p.consumer_id, p.position;
+
+-- name: parked_mark_redrive
+-- Ask the consumer to deliver parked events again (one position, or all when null).
+UPDATE cowork_event_parked SET status = 'redrive', updated_at = :now
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND status = 'parked'
+  AND (:position IS NULL OR position = :position);
+
+-- name: parked_due_redrive
+-- Positions a consumer was asked to re-drive.
+SELECT position FROM cowork_event_parked
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND status = 'redrive'
+ORDER BY position
+LIMIT :limit;
+
+-- name: parked_resolve
+-- A re-driven event was handled.
+UPDATE cowork_event_parked SET status = 'resolved', updated_at = :now
+WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND position = :position;

@@ -1,0 +1,312 @@
+"""``rt.workspaces``: create, read and move workspaces through their lifecycle.
+
+Every change is a read under a row lock, a compare-and-set write and its catalogue events, in
+one transaction: two concurrent closes cannot lose ``closed_at``, and no event is published for
+a change that did not commit.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cowork.errors import NotFound, StorageConflict, ValidationError
+from cowork.events.envelope import NewEvent
+from cowork.ids import new_id
+from cowork.jsondoc import validate_document
+from cowork.service import TenantService, utcnow
+from cowork.storage.port import Json
+from cowork.tenancy import validate_id
+from cowork.transaction import TransactionContext
+from cowork.workspaces.records import Workspace, WorkspaceStatus, next_status
+
+__all__ = ["WorkspacesService"]
+
+MAX_NAME = 200
+MAX_DESCRIPTION = 10_000
+METADATA_BYTES = 64 * 1024
+
+_STATUS_EVENTS = {
+    WorkspaceStatus.ACTIVE: "workspace:opened",
+    WorkspaceStatus.CLOSED: "workspace:closed",
+    WorkspaceStatus.ARCHIVED: "workspace:archived",
+    WorkspaceStatus.DELETED: "workspace:deleted",
+}
+
+
+def _text(value: object, what: str, limit: int, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise ValidationError(f"{what} is {len(value)} characters; the limit is {limit}")
+    if "\x00" in value:
+        raise ValidationError(f"{what} must not contain NUL characters")
+    return value
+
+
+def _members(values: Iterable[str]) -> list[str]:
+    if isinstance(values, str):
+        raise ValidationError("members must be a list of member ids, not a string")
+    result: list[str] = []
+    for member in values:
+        validate_id(member, "member id")
+        if member not in result:
+            result.append(member)
+    return result
+
+
+class WorkspacesService(TenantService):
+    async def create(
+        self,
+        *,
+        name: str,
+        created_by: str,
+        project_id: str | None = None,
+        description: str | None = None,
+        members: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        workspace_id: str | None = None,
+    ) -> Workspace:
+        """Create an ``active`` workspace and emit ``workspace:created``."""
+        ws_id = new_id() if workspace_id is None else validate_id(workspace_id, "workspace_id")
+        checked_name = _text(name, "name", MAX_NAME)
+        validate_id(created_by, "created_by")
+        if project_id is not None:
+            validate_id(project_id, "project_id")
+        checked_description = _text(description, "description", MAX_DESCRIPTION, optional=True)
+        member_list = _members(members)
+        meta = validate_document(dict(metadata or {}), what="metadata", max_bytes=METADATA_BYTES)
+        now = utcnow()
+        try:
+            async with self._transaction() as ctx:
+                await ctx.tx.execute(
+                    "workspace_insert",
+                    self._params(
+                        workspace_id=ws_id,
+                        project_id=project_id,
+                        name=checked_name,
+                        description=checked_description,
+                        members=Json(member_list),
+                        metadata=Json(meta),
+                        created_by=created_by,
+                        now=now,
+                    ),
+                )
+                row = await ctx.tx.fetch_one("workspace_get", self._params(workspace_id=ws_id))
+                assert row is not None
+                await self._emit(
+                    ctx,
+                    [
+                        NewEvent(
+                            event_type="workspace:created",
+                            aggregate_type="workspace",
+                            aggregate_id=ws_id,
+                            payload={
+                                "workspaceId": ws_id,
+                                "projectId": project_id,
+                                "name": checked_name,
+                                "createdBy": created_by,
+                                "members": member_list,
+                                "status": WorkspaceStatus.ACTIVE.value,
+                            },
+                        )
+                    ],
+                )
+        except StorageConflict:
+            raise ValidationError(f"workspace {ws_id!r} already exists") from None
+        return Workspace.from_row(row)
+
+    async def get(self, workspace_id: str, *, include_deleted: bool = False) -> Workspace | None:
+        """The workspace, or None if missing (or deleted, unless ``include_deleted``)."""
+        validate_id(workspace_id, "workspace_id")
+        async with self._transaction() as ctx:
+            row = await ctx.tx.fetch_one("workspace_get", self._params(workspace_id=workspace_id))
+        if row is None:
+            return None
+        workspace = Workspace.from_row(row)
+        if workspace.status is WorkspaceStatus.DELETED and not include_deleted:
+            return None
+        return workspace
+
+    async def list(
+        self,
+        *,
+        project_id: str | None = None,
+        status: WorkspaceStatus | str | None = None,
+        include_deleted: bool = False,
+        limit: int = 1000,
+    ) -> builtins.list[Workspace]:
+        if project_id is not None:
+            validate_id(project_id, "project_id")
+        status_value = None if status is None else WorkspaceStatus(status).value
+        async with self._transaction() as ctx:
+            rows = await ctx.tx.fetch_all(
+                "workspace_list",
+                self._params(
+                    project_id=project_id,
+                    status=status_value,
+                    include_deleted=include_deleted or status_value == "deleted",
+                    limit=limit,
+                ),
+            )
+        return [Workspace.from_row(r) for r in rows]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def open(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
+        return await self._transition(workspace_id, "open", actor)
+
+    async def close(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
+        return await self._transition(workspace_id, "close", actor)
+
+    async def archive(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
+        return await self._transition(workspace_id, "archive", actor)
+
+    async def delete(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
+        """Soft delete: the workspace is hidden from reads unless asked for."""
+        return await self._transition(workspace_id, "delete", actor)
+
+    async def _transition(self, workspace_id: str, action: str, actor: str | None) -> Workspace:
+        if actor is not None:
+            validate_id(actor, "actor")
+        async with self._transaction() as ctx:
+            current, row_version = await self.locked(ctx, workspace_id, include_deleted=True)
+            target = next_status(current.status, action)
+            now = utcnow()
+            closed_at = current.closed_at
+            if target is WorkspaceStatus.CLOSED:
+                closed_at = now
+            elif action == "open":
+                closed_at = None
+            deleted_at = now if target is WorkspaceStatus.DELETED else current.deleted_at
+            if action == "open":
+                deleted_at = None
+            updated = await self._write(
+                ctx, current, row_version, status=target, closed_at=closed_at, deleted_at=deleted_at
+            )
+            common = {"workspaceId": workspace_id, "actorId": actor}
+            await self._emit(
+                ctx,
+                [
+                    NewEvent(
+                        event_type="workspace:status:changed",
+                        aggregate_type="workspace",
+                        aggregate_id=workspace_id,
+                        payload={**common, "from": current.status.value, "to": target.value},
+                    ),
+                    NewEvent(
+                        event_type=_STATUS_EVENTS[target],
+                        aggregate_type="workspace",
+                        aggregate_id=workspace_id,
+                        payload={**common, "status": target.value},
+                    ),
+                ],
+            )
+        return updated
+
+    # -- members ------------------------------------------------------------------------------
+    async def add_member(
+        self, workspace_id: str, member_id: str, *, actor: str | None = None
+    ) -> Workspace:
+        """Add a member (idempotent: adding a present member changes and emits nothing)."""
+        return await self._change_member(workspace_id, member_id, actor, add=True)
+
+    async def remove_member(
+        self, workspace_id: str, member_id: str, *, actor: str | None = None
+    ) -> Workspace:
+        """Remove a member (idempotent)."""
+        return await self._change_member(workspace_id, member_id, actor, add=False)
+
+    async def _change_member(
+        self, workspace_id: str, member_id: str, actor: str | None, *, add: bool
+    ) -> Workspace:
+        validate_id(member_id, "member_id")
+        if actor is not None:
+            validate_id(actor, "actor")
+        async with self._transaction() as ctx:
+            current, row_version = await self.locked(ctx, workspace_id)
+            present = member_id in current.members
+            if present == add:
+                return current
+            members = (
+                (*current.members, member_id)
+                if add
+                else tuple(m for m in current.members if m != member_id)
+            )
+            updated = await self._write(ctx, current, row_version, members=members)
+            await self._emit(
+                ctx,
+                [
+                    NewEvent(
+                        event_type="workspace:member:added" if add else "workspace:member:removed",
+                        aggregate_type="workspace",
+                        aggregate_id=workspace_id,
+                        payload={
+                            "workspaceId": workspace_id,
+                            "memberId": member_id,
+                            "actorId": actor,
+                        },
+                    )
+                ],
+            )
+        return updated
+
+    # -- shared with other services -------------------------------------------------------------
+    async def locked(
+        self,
+        ctx: TransactionContext,
+        workspace_id: str,
+        *,
+        include_deleted: bool = False,
+        share: bool = False,
+    ) -> tuple[Workspace, int]:
+        """The workspace and its row version, row-locked in ``ctx`` (NotFound if missing or
+        deleted)."""
+        validate_id(workspace_id, "workspace_id")
+        query = "workspace_get_for_share" if share else "workspace_get_for_update"
+        row = await ctx.tx.fetch_one(query, self._params(workspace_id=workspace_id))
+        if row is None or (row["status"] == "deleted" and not include_deleted):
+            raise NotFound(f"no workspace {workspace_id!r} in tenant {self.tenant_id!r}")
+        return Workspace.from_row(row), row["row_version"]
+
+    async def _write(
+        self, ctx: TransactionContext, current: Workspace, row_version: int, **changes: Any
+    ) -> Workspace:
+        fields: dict[str, Any] = {
+            "status": current.status,
+            "members": current.members,
+            "metadata": current.metadata,
+            "name": current.name,
+            "description": current.description,
+            "project_id": current.project_id,
+            "closed_at": current.closed_at,
+            "deleted_at": current.deleted_at,
+            **changes,
+        }
+        count = await ctx.tx.execute(
+            "workspace_update",
+            self._params(
+                workspace_id=current.workspace_id,
+                status=WorkspaceStatus(fields["status"]).value,
+                members=Json(list(fields["members"])),
+                metadata=Json(fields["metadata"]),
+                name=fields["name"],
+                description=fields["description"],
+                project_id=fields["project_id"],
+                closed_at=fields["closed_at"],
+                deleted_at=fields["deleted_at"],
+                now=utcnow(),
+                row_version=row_version,
+            ),
+        )
+        if count != 1:  # the row lock makes this impossible unless the schema is bypassed
+            raise StorageConflict(f"workspace {current.workspace_id!r} changed concurrently")
+        row = await ctx.tx.fetch_one(
+            "workspace_get", self._params(workspace_id=current.workspace_id)
+        )
+        assert row is not None
+        return Workspace.from_row(row)
