@@ -22,6 +22,7 @@ Every error a caller can see derives from :class:`CoworkError`; driver exception
     ├── InvalidTransition               a lifecycle move the transition table forbids
     │   └── WorkspaceNotActive          an artifact write to a workspace that is not active
     ├── VersionConflict                 optimistic concurrency lost (carries current_version)
+    ├── DefinitionConflict              a workflow version re-registered with other content
     ├── TenantViolation                 an owner or tenant mismatch
     └── RuntimeClosed                   the runtime was used after close()
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "CoworkError",
+    "DefinitionConflict",
     "InvalidEventType",
     "InvalidExpectedVersion",
     "InvalidTransition",
@@ -134,6 +136,10 @@ class VersionConflict(CoworkError):
         super().__init__(message)
         self.current_version = current_version
         self.expected_version = expected_version
+
+
+class DefinitionConflict(CoworkError):
+    """A workflow definition version is immutable: register new content as a new version."""
 
 
 class TenantViolation(CoworkError):

@@ -43,7 +43,7 @@ class ConsumerManager:
     ) -> DurableSubscription:
         key = (scope.tenant_id, consumer_id)
         existing = self._runners.get(key)
-        if existing is not None and not existing.stopping:
+        if existing is not None and existing.running:
             raise ValidationError(
                 f"consumer {consumer_id!r} is already subscribed in this runtime for tenant "
                 f"{scope.tenant_id!r}; stop the first subscription before subscribing again"

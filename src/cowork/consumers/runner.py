@@ -68,6 +68,8 @@ class ConsumerRunner:
         self._lease_lost = False
         self._stop = asyncio.Event()
         self._registered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A registration error is raised by ``await sub``; don't also warn "never retrieved".
+        self._registered.add_done_callback(lambda f: f.cancelled() or f.exception() is None or None)
         self._caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._waiter = core.database.wakeups.waiter(scope.tenant_id)
@@ -99,6 +101,11 @@ class ConsumerRunner:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def running(self) -> bool:
+        """True until the runner has stopped (or failed to register)."""
+        return not self._stop.is_set() and self._task is not None and not self._task.done()
+
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
@@ -124,6 +131,8 @@ class ConsumerRunner:
             if not self._registered.done():
                 self._registered.set_exception(exc)
             _log.error("consumer %r could not register: %s", self.consumer_id, exc)
+            self._stop.set()
+            self._waiter.close()
             return
         self._registered.set_result(None)
         if not run:

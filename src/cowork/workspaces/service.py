@@ -60,6 +60,14 @@ def _members(values: Iterable[str]) -> list[str]:
     return result
 
 
+def _status(value: WorkspaceStatus | str) -> WorkspaceStatus:
+    try:
+        return WorkspaceStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in WorkspaceStatus)
+        raise ValidationError(f"status must be one of {allowed}, got {value!r}") from None
+
+
 class WorkspacesService(TenantService):
     async def create(
         self,
@@ -143,7 +151,7 @@ class WorkspacesService(TenantService):
     ) -> builtins.list[Workspace]:
         if project_id is not None:
             validate_id(project_id, "project_id")
-        status_value = None if status is None else WorkspaceStatus(status).value
+        status_value = None if status is None else _status(status).value
         async with self._transaction() as ctx:
             rows = await ctx.tx.fetch_all(
                 "workspace_list",

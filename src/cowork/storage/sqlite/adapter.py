@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cowork.errors import CoworkError, PersistenceUnavailable
+from cowork.errors import CoworkError, PersistenceError, PersistenceUnavailable
 from cowork.storage.port import Backend, Health, Params, Row
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.sqlite.convert import encode_params, register_converters
@@ -135,6 +135,7 @@ class SqliteDatabase:
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[object] | None = None
         self._wakeups = LocalWakeups()
 
     @property
@@ -227,15 +228,25 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(self, *, tenant_id: str | None) -> AsyncIterator[_SqliteTransaction]:
+        if self._holder is not None and self._holder is asyncio.current_task():
+            # Waiting for our own lock would hang forever: say what to do instead.
+            raise PersistenceError(
+                "a second transaction was opened on this SQLite database while the current "
+                "task already holds one; use the transaction (tx) you were given"
+            )
         async with self._lock:
+            self._holder = asyncio.current_task()
             tx = _SqliteTransaction(self, tenant_id)
             try:
-                yield tx
-            except BaseException:
-                with contextlib.suppress(CoworkError):  # connection gone: nothing was committed
-                    await tx.finish(commit=False)
-                raise
-            await tx.finish(commit=True)
+                try:
+                    yield tx
+                except BaseException:
+                    with contextlib.suppress(CoworkError):  # connection gone: nothing committed
+                        await tx.finish(commit=False)
+                    raise
+                await tx.finish(commit=True)
+            finally:
+                self._holder = None
         await tx.run_after_commit()
 
     async def health(self) -> Health:

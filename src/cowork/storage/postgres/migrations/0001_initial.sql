@@ -188,6 +188,8 @@ CREATE TABLE cowork_workflow_instance (
     attempts         integer     NOT NULL DEFAULT 0,
     last_error       text,
     wake_at          timestamptz,
+    event_tx_id      bigint      NOT NULL DEFAULT 0,
+    event_position   bigint      NOT NULL DEFAULT 0,
     row_version      bigint      NOT NULL DEFAULT 1,
     lease_owner      text,
     lease_expires_at timestamptz,

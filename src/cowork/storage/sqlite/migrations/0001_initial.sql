@@ -176,6 +176,8 @@ CREATE TABLE cowork_workflow_instance (
     attempts         INTEGER       NOT NULL DEFAULT 0,
     last_error       TEXT,
     wake_at          TIMESTAMPTEXT,
+    event_tx_id      INTEGER       NOT NULL DEFAULT 0,
+    event_position   INTEGER       NOT NULL DEFAULT 0,
     row_version      INTEGER       NOT NULL DEFAULT 1,
     lease_owner      TEXT,
     lease_expires_at TIMESTAMPTEXT,

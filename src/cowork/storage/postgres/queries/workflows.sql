@@ -1,0 +1,115 @@
+-- Postgres queries: workflow definitions, instances and history. psycopg %(name)s style.
+
+-- name: wf_definition_insert
+-- Register a definition version (immutable: an existing row is left as it is).
+INSERT INTO cowork_workflow_definition
+    (tenant_id, workflow_id, version, name, trigger_pattern, definition, checksum, created_at)
+VALUES (%(tenant_id)s, %(workflow_id)s, %(version)s, %(name)s, %(trigger_pattern)s,
+        %(definition)s, %(checksum)s, %(now)s)
+ON CONFLICT (tenant_id, workflow_id, version) DO NOTHING;
+
+-- name: wf_definition_get
+-- One definition version.
+SELECT workflow_id, version, definition, checksum, created_at
+FROM cowork_workflow_definition
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s AND version = %(version)s;
+
+-- name: wf_definition_list
+-- Every definition version of a tenant.
+SELECT workflow_id, version, definition, checksum, created_at
+FROM cowork_workflow_definition
+WHERE tenant_id = %(tenant_id)s
+ORDER BY workflow_id, version;
+
+-- name: wf_instance_insert
+-- Start an instance; the (workflow_id, start_key) key makes starting idempotent.
+INSERT INTO cowork_workflow_instance
+    (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
+     start_key, step_index, state, wake_at, event_tx_id, event_position, created_at,
+     updated_at)
+VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %(owner_id)s,
+        %(status)s, %(correlation_key)s, %(start_key)s, 0, %(state)s, %(wake_at)s,
+        %(event_tx_id)s, %(event_position)s, %(now)s, %(now)s)
+ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
+RETURNING instance_id;
+
+-- name: wf_instance_get
+-- One instance.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s;
+
+-- name: wf_instance_lock
+-- One instance, locked (waits for a worker that holds it).
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
+FOR UPDATE;
+
+-- name: wf_instance_by_start_key
+-- The instance a start key created.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s AND start_key = %(start_key)s;
+
+-- name: wf_instances_correlated
+-- Active instances of a workflow with one correlation key, locked; a worker holding one makes
+-- this wait, and the re-check after the wait sees the worker's committed state.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s
+  AND correlation_key = %(correlation_key)s AND status IN ('running', 'waiting')
+ORDER BY created_at, instance_id
+FOR UPDATE;
+
+-- name: wf_instance_claim_due
+-- The next due instance no other worker holds (SKIP LOCKED), locked for this transition.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting') AND wake_at <= %(now)s
+ORDER BY wake_at, instance_id
+LIMIT 1
+FOR UPDATE SKIP LOCKED;
+
+-- name: wf_next_wake
+-- When the next instance of a tenant becomes due.
+SELECT min(wake_at) AS wake_at FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
+
+-- name: wf_instance_update
+-- Write an instance's new state: compare-and-set on row_version.
+UPDATE cowork_workflow_instance
+SET status = %(status)s, step_index = %(step_index)s, state = %(state)s,
+    attempts = %(attempts)s, last_error = %(last_error)s, wake_at = %(wake_at)s,
+    event_tx_id = %(event_tx_id)s, event_position = %(event_position)s,
+    lease_owner = %(lease_owner)s, updated_at = %(now)s, ended_at = %(ended_at)s,
+    row_version = row_version + 1
+WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
+  AND row_version = %(row_version)s;
+
+-- name: wf_instance_list
+-- Instances of a tenant, newest first, optionally filtered.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s
+  AND (%(workflow_id)s::text IS NULL OR workflow_id = %(workflow_id)s::text)
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+ORDER BY created_at DESC, instance_id DESC
+LIMIT %(limit)s;
+
+-- name: wf_instance_counts
+-- Instance counts by status.
+SELECT status, count(*) AS n FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s
+GROUP BY status;
+
+-- name: wf_history_insert
+-- Append one history row (seq is the next number of this instance; the row lock orders them).
+INSERT INTO cowork_workflow_history
+    (tenant_id, instance_id, seq, kind, step_index, step_name, from_status, to_status,
+     event_id, actor, detail, created_at)
+VALUES (%(tenant_id)s, %(instance_id)s,
+        (SELECT coalesce(max(seq), 0) + 1 FROM cowork_workflow_history
+          WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s),
+        %(kind)s, %(step_index)s, %(step_name)s, %(from_status)s, %(to_status)s,
+        %(event_id)s, %(actor)s, %(detail)s, %(now)s);
+
+-- name: wf_history_list
+-- An instance's history in order.
+SELECT * FROM cowork_workflow_history
+WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
+ORDER BY seq;

@@ -1,0 +1,111 @@
+-- Sqlite queries: workflow definitions, instances and history. sqlite3 :name style.
+
+-- name: wf_definition_insert
+-- Register a definition version (immutable: an existing row is left as it is).
+INSERT INTO cowork_workflow_definition
+    (tenant_id, workflow_id, version, name, trigger_pattern, definition, checksum, created_at)
+VALUES (:tenant_id, :workflow_id, :version, :name, :trigger_pattern,
+        :definition, :checksum, :now)
+ON CONFLICT (tenant_id, workflow_id, version) DO NOTHING;
+
+-- name: wf_definition_get
+-- One definition version.
+SELECT workflow_id, version, definition, checksum, created_at
+FROM cowork_workflow_definition
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND version = :version;
+
+-- name: wf_definition_list
+-- Every definition version of a tenant.
+SELECT workflow_id, version, definition, checksum, created_at
+FROM cowork_workflow_definition
+WHERE tenant_id = :tenant_id
+ORDER BY workflow_id, version;
+
+-- name: wf_instance_insert
+-- Start an instance; the (workflow_id, start_key) key makes starting idempotent.
+INSERT INTO cowork_workflow_instance
+    (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
+     start_key, step_index, state, wake_at, event_tx_id, event_position, created_at,
+     updated_at)
+VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
+        :status, :correlation_key, :start_key, 0, :state, :wake_at,
+        :event_tx_id, :event_position, :now, :now)
+ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
+RETURNING instance_id;
+
+-- name: wf_instance_get
+-- One instance.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND instance_id = :instance_id;
+
+-- name: wf_instance_lock
+-- One instance (SQLite's write lock serialises writers).
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND instance_id = :instance_id;
+
+-- name: wf_instance_by_start_key
+-- The instance a start key created.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND start_key = :start_key;
+
+-- name: wf_instances_correlated
+-- Active instances of a workflow with one correlation key (SQLite's write lock serialises).
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id
+  AND correlation_key = :correlation_key AND status IN ('running', 'waiting')
+ORDER BY created_at, instance_id;
+
+-- name: wf_instance_claim_due
+-- The next due instance (SQLite's write lock serialises workers).
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at <= :now
+ORDER BY wake_at, instance_id
+LIMIT 1;
+
+-- name: wf_next_wake
+-- When the next instance of a tenant becomes due.
+SELECT min(wake_at) AS wake_at FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
+
+-- name: wf_instance_update
+-- Write an instance's new state: compare-and-set on row_version.
+UPDATE cowork_workflow_instance
+SET status = :status, step_index = :step_index, state = :state,
+    attempts = :attempts, last_error = :last_error, wake_at = :wake_at,
+    event_tx_id = :event_tx_id, event_position = :event_position,
+    lease_owner = :lease_owner, updated_at = :now, ended_at = :ended_at,
+    row_version = row_version + 1
+WHERE tenant_id = :tenant_id AND instance_id = :instance_id
+  AND row_version = :row_version;
+
+-- name: wf_instance_list
+-- Instances of a tenant, newest first, optionally filtered.
+SELECT * FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id
+  AND (:workflow_id IS NULL OR workflow_id = :workflow_id)
+  AND (:status IS NULL OR status = :status)
+ORDER BY created_at DESC, instance_id DESC
+LIMIT :limit;
+
+-- name: wf_instance_counts
+-- Instance counts by status.
+SELECT status, count(*) AS n FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id
+GROUP BY status;
+
+-- name: wf_history_insert
+-- Append one history row (seq is the next number of this instance; the row lock orders them).
+INSERT INTO cowork_workflow_history
+    (tenant_id, instance_id, seq, kind, step_index, step_name, from_status, to_status,
+     event_id, actor, detail, created_at)
+VALUES (:tenant_id, :instance_id,
+        (SELECT coalesce(max(seq), 0) + 1 FROM cowork_workflow_history
+          WHERE tenant_id = :tenant_id AND instance_id = :instance_id),
+        :kind, :step_index, :step_name, :from_status, :to_status,
+        :event_id, :actor, :detail, :now);
+
+-- name: wf_history_list
+-- An instance's history in order.
+SELECT * FROM cowork_workflow_history
+WHERE tenant_id = :tenant_id AND instance_id = :instance_id
+ORDER BY seq;

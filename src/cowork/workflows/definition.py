@@ -1,0 +1,253 @@
+"""Workflow definitions as data: immutable per (workflow_id, version).
+
+A definition has a trigger (an event pattern; None for manual starts only), correlation keys
+(payload fields whose values tie events to an instance, e.g. ``("workspaceId",)``) and steps:
+
+- :class:`WaitStep` waits for an event matching ``event`` whose payload has the instance's
+  correlation values; with ``timeout_seconds`` it goes to ``on_timeout`` (a step name, or
+  ``"complete"`` / ``"fail"``) when nothing arrives in time. The trigger event itself is offered
+  to the first step, so a first wait step on the trigger's type completes at once.
+- :class:`ActionStep` runs a Python handler registered under ``action`` inside the transition's
+  transaction (exactly once if it writes only through that transaction), retried with backoff up
+  to ``max_attempts`` times.
+- :class:`BranchStep` jumps to the ``goto`` of the first case whose ``path`` (dotted, into the
+  instance state ``{"input", "data", "trigger"}``) equals its value, else to ``default`` (or on).
+- :class:`CompleteStep` / :class:`FailStep` end the instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cowork.errors import ValidationError
+from cowork.events.patterns import EventPattern
+from cowork.tenancy import validate_id
+
+__all__ = [
+    "ActionStep",
+    "BranchCase",
+    "BranchStep",
+    "CompleteStep",
+    "FailStep",
+    "Step",
+    "WaitStep",
+    "WorkflowDefinition",
+]
+
+END_TARGETS = ("complete", "fail")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitStep:
+    name: str
+    event: str
+    timeout_seconds: float | None = None
+    on_timeout: str | None = None
+    kind: Literal["wait"] = "wait"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "wait",
+            "name": self.name,
+            "event": self.event,
+            "timeoutSeconds": self.timeout_seconds,
+            "onTimeout": self.on_timeout,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionStep:
+    name: str
+    action: str
+    max_attempts: int = 3
+    backoff_seconds: float = 1.0
+    kind: Literal["action"] = "action"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "action",
+            "name": self.name,
+            "action": self.action,
+            "maxAttempts": self.max_attempts,
+            "backoffSeconds": self.backoff_seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchCase:
+    path: str
+    equals: Any
+    goto: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "equals": self.equals, "goto": self.goto}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchStep:
+    name: str
+    cases: tuple[BranchCase, ...]
+    default: str | None = None
+    kind: Literal["branch"] = "branch"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "branch",
+            "name": self.name,
+            "cases": [c.to_json() for c in self.cases],
+            "default": self.default,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompleteStep:
+    name: str
+    kind: Literal["complete"] = "complete"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "complete", "name": self.name}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailStep:
+    name: str
+    reason: str = "failed"
+    kind: Literal["fail"] = "fail"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "fail", "name": self.name, "reason": self.reason}
+
+
+Step = WaitStep | ActionStep | BranchStep | CompleteStep | FailStep
+
+
+def step_from_json(data: dict[str, Any]) -> Step:
+    kind = data.get("kind")
+    if kind == "wait":
+        return WaitStep(
+            name=data["name"],
+            event=data["event"],
+            timeout_seconds=data.get("timeoutSeconds"),
+            on_timeout=data.get("onTimeout"),
+        )
+    if kind == "action":
+        return ActionStep(
+            name=data["name"],
+            action=data["action"],
+            max_attempts=data.get("maxAttempts", 3),
+            backoff_seconds=data.get("backoffSeconds", 1.0),
+        )
+    if kind == "branch":
+        return BranchStep(
+            name=data["name"],
+            cases=tuple(
+                BranchCase(path=c["path"], equals=c["equals"], goto=c["goto"])
+                for c in data.get("cases", [])
+            ),
+            default=data.get("default"),
+        )
+    if kind == "complete":
+        return CompleteStep(name=data["name"])
+    if kind == "fail":
+        return FailStep(name=data["name"], reason=data.get("reason", "failed"))
+    raise ValidationError(f"unknown step kind {kind!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowDefinition:
+    workflow_id: str
+    version: int
+    name: str
+    steps: tuple[Step, ...]
+    trigger: str | None = None
+    correlation: tuple[str, ...] = ()
+    description: str | None = None
+    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        validate_id(self.workflow_id, "workflow_id")
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
+            raise ValidationError(f"version must be a positive integer, got {self.version!r}")
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValidationError("a workflow needs a name")
+        if not self.steps:
+            raise ValidationError(f"workflow {self.workflow_id!r} has no steps")
+        if self.trigger is not None:
+            EventPattern.parse(self.trigger)
+        for key in self.correlation:
+            if not isinstance(key, str) or not key:
+                raise ValidationError("correlation keys must be non-empty strings")
+        for position, step in enumerate(self.steps):
+            validate_id(step.name, "step name", max_length=100)
+            if step.name in self._index:
+                raise ValidationError(f"two steps are named {step.name!r}")
+            self._index[step.name] = position
+        for step in self.steps:
+            self._check_step(step)
+
+    def _check_target(self, target: str | None, where: str) -> None:
+        if target is not None and target not in self._index and target not in END_TARGETS:
+            raise ValidationError(f"{where} goes to unknown step {target!r}")
+
+    def _check_step(self, step: Step) -> None:
+        if isinstance(step, WaitStep):
+            EventPattern.parse(step.event)
+            if step.timeout_seconds is not None and step.timeout_seconds <= 0:
+                raise ValidationError(f"step {step.name!r}: timeout_seconds must be positive")
+            if step.on_timeout is not None and step.timeout_seconds is None:
+                raise ValidationError(f"step {step.name!r}: on_timeout needs timeout_seconds")
+            self._check_target(step.on_timeout, f"step {step.name!r}")
+        elif isinstance(step, ActionStep):
+            validate_id(step.action, "action name", max_length=100)
+            if step.max_attempts < 1 or step.backoff_seconds < 0:
+                raise ValidationError(f"step {step.name!r}: bad retry settings")
+        elif isinstance(step, BranchStep):
+            for case in step.cases:
+                self._check_target(case.goto, f"step {step.name!r}")
+            self._check_target(step.default, f"step {step.name!r}")
+
+    def index_of(self, name: str) -> int:
+        return self._index[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workflowId": self.workflow_id,
+            "version": self.version,
+            "name": self.name,
+            "description": self.description,
+            "trigger": self.trigger,
+            "correlation": list(self.correlation),
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkflowDefinition:
+        return cls(
+            workflow_id=data["workflowId"],
+            version=data["version"],
+            name=data["name"],
+            description=data.get("description"),
+            trigger=data.get("trigger"),
+            correlation=tuple(data.get("correlation", ())),
+            steps=tuple(step_from_json(s) for s in data["steps"]),
+        )
+
+    @property
+    def checksum(self) -> str:
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def correlation_key(self, payload: dict[str, Any]) -> str | None:
+        """The instance key for an event payload (None if a correlation field is missing)."""
+        if not self.correlation:
+            return ""
+        values = []
+        for key in self.correlation:
+            value = payload.get(key)
+            if value is None or isinstance(value, dict | list):
+                return None
+            values.append(value)
+        return json.dumps(values, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,192 @@
+"""Workflow persistence inside a transaction: definitions, instances, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cowork.errors import DefinitionConflict, StorageConflict
+from cowork.service import utcnow
+from cowork.storage.port import Json, Transaction
+from cowork.tenancy import TenantScope
+from cowork.workflows.definition import WorkflowDefinition
+from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
+
+__all__ = ["WorkflowStore"]
+
+
+class WorkflowStore:
+    def __init__(self, tx: Transaction, scope: TenantScope) -> None:
+        self.tx = tx
+        self.scope = scope
+
+    def _params(self, **values: Any) -> dict[str, Any]:
+        return {"tenant_id": self.scope.tenant_id, "owner_id": self.scope.owner_id, **values}
+
+    # -- definitions --------------------------------------------------------------------------
+    async def register(self, definition: WorkflowDefinition) -> bool:
+        """Store a definition; True if new. Same content again is a no-op; other content under
+        an existing version raises DefinitionConflict."""
+        inserted = await self.tx.execute(
+            "wf_definition_insert",
+            self._params(
+                workflow_id=definition.workflow_id,
+                version=definition.version,
+                name=definition.name,
+                trigger_pattern=definition.trigger,
+                definition=Json(definition.to_json()),
+                checksum=definition.checksum,
+                now=utcnow(),
+            ),
+        )
+        if inserted:
+            return True
+        row = await self.tx.fetch_one(
+            "wf_definition_get",
+            self._params(workflow_id=definition.workflow_id, version=definition.version),
+        )
+        if row is not None and row["checksum"] != definition.checksum:
+            raise DefinitionConflict(
+                f"workflow {definition.workflow_id!r} version {definition.version} is already "
+                "registered with different content; definitions are immutable per version: "
+                f"register the change as version {definition.version + 1}"
+            )
+        return False
+
+    async def definitions(self) -> list[WorkflowDefinition]:
+        rows = await self.tx.fetch_all("wf_definition_list", self._params())
+        return [WorkflowDefinition.from_json(r["definition"]) for r in rows]
+
+    # -- instances ----------------------------------------------------------------------------
+    async def insert_instance(
+        self,
+        *,
+        instance_id: str,
+        definition: WorkflowDefinition,
+        correlation_key: str | None,
+        start_key: str,
+        state: dict[str, Any],
+        status: InstanceStatus,
+        wake_at: datetime | None,
+        event_cursor: tuple[int, int],
+    ) -> WorkflowInstance | None:
+        """Insert; None when the start key was used already (idempotent start)."""
+        row = await self.tx.fetch_one(
+            "wf_instance_insert",
+            self._params(
+                instance_id=instance_id,
+                workflow_id=definition.workflow_id,
+                workflow_version=definition.version,
+                status=status.value,
+                correlation_key=correlation_key,
+                start_key=start_key,
+                state=Json(state),
+                wake_at=wake_at,
+                event_tx_id=event_cursor[0],
+                event_position=event_cursor[1],
+                now=utcnow(),
+            ),
+        )
+        if row is None:
+            return None
+        return await self.get(instance_id)
+
+    async def get(self, instance_id: str) -> WorkflowInstance | None:
+        row = await self.tx.fetch_one("wf_instance_get", self._params(instance_id=instance_id))
+        return None if row is None else WorkflowInstance.from_row(row)
+
+    async def lock(self, instance_id: str) -> WorkflowInstance | None:
+        row = await self.tx.fetch_one("wf_instance_lock", self._params(instance_id=instance_id))
+        return None if row is None else WorkflowInstance.from_row(row)
+
+    async def by_start_key(self, workflow_id: str, start_key: str) -> WorkflowInstance | None:
+        row = await self.tx.fetch_one(
+            "wf_instance_by_start_key", self._params(workflow_id=workflow_id, start_key=start_key)
+        )
+        return None if row is None else WorkflowInstance.from_row(row)
+
+    async def correlated(self, workflow_id: str, correlation_key: str) -> list[WorkflowInstance]:
+        rows = await self.tx.fetch_all(
+            "wf_instances_correlated",
+            self._params(workflow_id=workflow_id, correlation_key=correlation_key),
+        )
+        return [WorkflowInstance.from_row(r) for r in rows]
+
+    async def claim_due(self, now: datetime) -> WorkflowInstance | None:
+        row = await self.tx.fetch_one("wf_instance_claim_due", self._params(now=now))
+        return None if row is None else WorkflowInstance.from_row(row)
+
+    async def next_wake(self) -> datetime | None:
+        row = await self.tx.fetch_one("wf_next_wake", self._params())
+        value: datetime | None = None if row is None else row["wake_at"]
+        return value
+
+    async def update(self, instance: WorkflowInstance, **fields: Any) -> None:
+        values = {
+            "status": instance.status.value,
+            "step_index": instance.step_index,
+            "state": instance.state,
+            "attempts": instance.attempts,
+            "last_error": instance.last_error,
+            "wake_at": instance.wake_at,
+            "event_cursor": instance.event_cursor,
+            "ended_at": instance.ended_at,
+            "lease_owner": None,
+            **fields,
+        }
+        count = await self.tx.execute(
+            "wf_instance_update",
+            self._params(
+                instance_id=instance.instance_id,
+                status=InstanceStatus(values["status"]).value,
+                step_index=values["step_index"],
+                state=Json(values["state"]),
+                attempts=values["attempts"],
+                last_error=values["last_error"],
+                wake_at=values["wake_at"],
+                event_tx_id=values["event_cursor"][0],
+                event_position=values["event_cursor"][1],
+                lease_owner=values["lease_owner"],
+                ended_at=values["ended_at"],
+                row_version=instance.row_version,
+                now=utcnow(),
+            ),
+        )
+        if count != 1:
+            raise StorageConflict(
+                f"workflow instance {instance.instance_id!r} changed concurrently (row version "
+                f"{instance.row_version})"
+            )
+
+    async def add_history(
+        self,
+        instance_id: str,
+        *,
+        kind: str,
+        to_status: InstanceStatus,
+        from_status: InstanceStatus | None = None,
+        step_index: int | None = None,
+        step_name: str | None = None,
+        event_id: str | None = None,
+        actor: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await self.tx.execute(
+            "wf_history_insert",
+            self._params(
+                instance_id=instance_id,
+                kind=kind,
+                step_index=step_index,
+                step_name=step_name,
+                from_status=None if from_status is None else from_status.value,
+                to_status=to_status.value,
+                event_id=event_id,
+                actor=actor,
+                detail=Json(detail or {}),
+                now=utcnow(),
+            ),
+        )
+
+    async def history(self, instance_id: str) -> list[HistoryEntry]:
+        rows = await self.tx.fetch_all("wf_history_list", self._params(instance_id=instance_id))
+        return [HistoryEntry.from_row(r) for r in rows]
