@@ -25,6 +25,7 @@ from cowork.consumers.service import ConsumerInfo, ParkedEvent
 from cowork.errors import (
     ConfigError,
     CoworkError,
+    DefinitionConflict,
     InvalidEventType,
     InvalidExpectedVersion,
     InvalidTransition,
@@ -50,26 +51,48 @@ from cowork.snapshots import Snapshot
 from cowork.storage.port import Health
 from cowork.tenancy import TenantScope
 from cowork.transaction import TransactionContext
+from cowork.workflows import (
+    ActionContext,
+    ActionStep,
+    BranchCase,
+    BranchStep,
+    CompleteStep,
+    FailStep,
+    HistoryEntry,
+    InstanceStatus,
+    WaitStep,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
 from cowork.workspaces import Workspace, WorkspaceStatus
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionContext",
+    "ActionStep",
     "ArtifactDiff",
     "ArtifactVersion",
     "BlackboardEntry",
+    "BranchCase",
+    "BranchStep",
+    "CompleteStep",
     "ConfigError",
     "ConsumerInfo",
     "ConsumerOptions",
     "CoworkError",
+    "DefinitionConflict",
     "DiffChange",
     "DurableSubscription",
     "EventEnvelope",
+    "FailStep",
     "Feedback",
     "FeedbackComment",
     "FeedbackSeverity",
     "FeedbackStatus",
     "Health",
+    "HistoryEntry",
+    "InstanceStatus",
     "InvalidEventType",
     "InvalidExpectedVersion",
     "InvalidTransition",
@@ -93,6 +116,9 @@ __all__ = [
     "TransactionContext",
     "ValidationError",
     "VersionConflict",
+    "WaitStep",
+    "WorkflowDefinition",
+    "WorkflowInstance",
     "Workspace",
     "WorkspaceNotActive",
     "WorkspaceStatus",

@@ -16,9 +16,11 @@ from cowork.events.envelope import EventEnvelope
 from cowork.ids import new_id
 from cowork.migrations import MigrationReport
 from cowork.storage.port import Database
+from cowork.workflows.actions import ActionRegistry
 
 if TYPE_CHECKING:
     from cowork.consumers.manager import ConsumerManager
+    from cowork.workflows.manager import WorkflowManager
 
 __all__ = ["Core"]
 
@@ -43,6 +45,8 @@ class Core:
         # Identifies this process's leases: host, pid and a random part (pids are reused).
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
         self._consumers: ConsumerManager | None = None
+        self._workflows: WorkflowManager | None = None
+        self.actions = ActionRegistry()
 
     @property
     def consumers(self) -> ConsumerManager:
@@ -51,6 +55,14 @@ class Core:
 
             self._consumers = ConsumerManager(self)
         return self._consumers
+
+    @property
+    def workflows(self) -> WorkflowManager:
+        if self._workflows is None:
+            from cowork.workflows.manager import WorkflowManager
+
+            self._workflows = WorkflowManager(self)
+        return self._workflows
 
     def committed(self, tenant_id: str, envelopes: Sequence[EventEnvelope]) -> None:
         """Events of ``tenant_id`` were committed: feed in-process subscribers, wake consumers."""
@@ -62,6 +74,8 @@ class Core:
         if self.closed:
             return
         self.closed = True
+        if self._workflows is not None:
+            await self._workflows.close()
         if self._consumers is not None:
             await self._consumers.close()
         await self.bus.close()

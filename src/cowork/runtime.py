@@ -12,6 +12,7 @@ unreachable database degrades to ``memory://`` with one loud warning, and the ru
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -38,6 +39,7 @@ from cowork.storage.port import Database, Health
 from cowork.storage.sqlite import SqliteDatabase
 from cowork.tenancy import TenantScope
 from cowork.transaction import TransactionContext, open_transaction
+from cowork.workflows.service import WorkflowsService
 from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["Runtime", "open_runtime"]
@@ -56,6 +58,7 @@ class Runtime:
         self._workspaces: WorkspacesService | None = None
         self._blackboard: BlackboardService | None = None
         self._snapshots: SnapshotsService | None = None
+        self._workflows: WorkflowsService | None = None
 
     # -- identity and state -------------------------------------------------------------------
     @property
@@ -110,8 +113,15 @@ class Runtime:
 
     # -- tenancy ------------------------------------------------------------------------------
     def for_tenant(self, tenant_id: str, *, owner_id: str | None = None) -> Runtime:
-        """The same runtime acting for another tenant (sharing connections and workers)."""
-        return Runtime(self._core, TenantScope(tenant_id, owner_id or self._scope.owner_id))
+        """The same runtime acting for another tenant (sharing connections and workers).
+
+        With the embedded worker, the tenant's workflow engine starts in the background."""
+        scope = TenantScope(tenant_id, owner_id or self._scope.owner_id)
+        core = self._open_core()
+        if core.run_worker and core.workflows.running(tenant_id) is None:
+            task = asyncio.get_running_loop().create_task(core.workflows.engine(scope))
+            task.add_done_callback(_log_engine_failure)
+        return Runtime(core, scope)
 
     # -- services -----------------------------------------------------------------------------
     def _open_core(self) -> Core:
@@ -153,6 +163,13 @@ class Runtime:
         if self._snapshots is None:
             self._snapshots = SnapshotsService(self._open_core(), self._scope)
         return self._snapshots
+
+    @property
+    def workflows(self) -> WorkflowsService:
+        """Workflow definitions, actions and instances."""
+        if self._workflows is None:
+            self._workflows = WorkflowsService(self._open_core(), self._scope)
+        return self._workflows
 
     def transaction(self) -> AbstractAsyncContextManager[TransactionContext]:
         """``async with rt.transaction() as tx``: the same services, one commit."""
@@ -252,4 +269,15 @@ async def open_runtime(
             ) from None
         raise
     core = Core(settings, db, degraded_reason=degraded, migrations=report, run_worker=worker)
-    return Runtime(core, scope)
+    runtime = Runtime(core, scope)
+    try:
+        await core.workflows.engine(scope)  # built-ins registered; the worker starts if asked
+    except BaseException:
+        await core.close()
+        raise
+    return runtime
+
+
+def _log_engine_failure(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        _log.error("could not start a tenant's workflow engine: %s", task.exception())

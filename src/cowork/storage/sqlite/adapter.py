@@ -172,7 +172,7 @@ class SqliteDatabase:
             self._path if self._path == MEMORY else str(Path(self._path).expanduser()),
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # used only from the one database thread
-            detect_types=sqlite3.PARSE_DECLTYPES,
+            detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
             timeout=self._busy_ms / 1000,
         )
         try:

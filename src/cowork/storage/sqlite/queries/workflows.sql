@@ -64,7 +64,7 @@ LIMIT 1;
 
 -- name: wf_next_wake
 -- When the next instance of a tenant becomes due.
-SELECT min(wake_at) AS wake_at FROM cowork_workflow_instance
+SELECT min(wake_at) AS "wake_at [TIMESTAMPTEXT]" FROM cowork_workflow_instance
 WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
 
 -- name: wf_instance_update

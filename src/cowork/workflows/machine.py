@@ -1,0 +1,362 @@
+"""The workflow state machine: every transition happens inside one transaction.
+
+A transition loads the instance under its row lock, decides, then writes the instance
+(compare-and-set on ``row_version``), appends history rows (a per-instance sequence) and the
+``workflow:*`` events, all in the caller's transaction. Callers are the engine's durable
+consumer (event-driven waits, starts; its checkpoint commits in the same transaction) and the
+executor (actions, timers, resumption).
+
+Each instance remembers the commit-order cursor of the last event it consumed. A wait step
+entered by the executor first scans the log after that cursor, so an event that passed while
+the instance was busy (in an action) is not missed; the consumer skips events at or before the
+cursor, so no event is consumed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from cowork.events.envelope import EventEnvelope, NewEvent
+from cowork.events.log import Cursor, append_events, prepare_event, read_events
+from cowork.events.patterns import EventPattern
+from cowork.service import utcnow
+from cowork.transaction import TransactionContext
+from cowork.workflows.definition import (
+    ActionStep,
+    BranchStep,
+    CompleteStep,
+    FailStep,
+    WaitStep,
+    WorkflowDefinition,
+)
+from cowork.workflows.records import InstanceStatus, WorkflowInstance
+from cowork.workflows.store import WorkflowStore
+
+__all__ = ["Transition", "before", "event_matches_wait"]
+
+_log = logging.getLogger("cowork.workflows")
+_SCAN_PAGE = 500
+_MAX_INLINE_STEPS = 1000
+
+
+def before(cursor: Cursor) -> Cursor:
+    """The cursor just before ``cursor`` (so that event itself is still ahead)."""
+    return (cursor[0], cursor[1] - 1)
+
+
+def event_matches_wait(
+    definition: WorkflowDefinition, step: WaitStep, instance: WorkflowInstance, event: EventEnvelope
+) -> bool:
+    if not EventPattern.parse(step.event).matches(event.event_type):
+        return False
+    if event.cursor <= instance.event_cursor:
+        return False  # consumed already (or happened before this instance could see it)
+    key = definition.correlation_key(event.payload)
+    return key is not None and key == (instance.correlation_key or "")
+
+
+@dataclass
+class Transition:
+    """Changes to one instance, written by :meth:`save` in the caller's transaction."""
+
+    ctx: TransactionContext
+    definition: WorkflowDefinition
+    original: WorkflowInstance
+    actor: str | None = None
+    current: WorkflowInstance = field(init=False)
+    _events: list[NewEvent] = field(default_factory=list)
+    _history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.current = self.original
+
+    @property
+    def store(self) -> WorkflowStore:
+        return WorkflowStore(self.ctx.tx, self.ctx.scope)
+
+    # -- recording ------------------------------------------------------------------------------
+    def _event(self, name: str, **extra: Any) -> None:
+        inst = self.current
+        payload: dict[str, Any] = {
+            "workflowId": inst.workflow_id,
+            "workflowVersion": inst.workflow_version,
+            "instanceId": inst.instance_id,
+            "status": inst.status.value,
+            "correlationKey": inst.correlation_key,
+            **extra,
+        }
+        trigger = inst.state.get("trigger") or {}
+        for key in self.definition.correlation:
+            value = (trigger.get("payload") or {}).get(key)
+            if value is not None and key not in payload:
+                payload[key] = value
+        self._events.append(
+            NewEvent(
+                event_type=name,
+                aggregate_type="workflow",
+                aggregate_id=inst.instance_id,
+                payload=payload,
+                causation_id=extra.get("eventId"),
+            )
+        )
+
+    def _record(self, kind: str, previous: InstanceStatus, **values: Any) -> None:
+        self._history.append(
+            {"kind": kind, "from_status": previous, "to_status": self.current.status, **values}
+        )
+
+    def _set(self, **changes: Any) -> None:
+        self.current = replace(self.current, **changes)
+
+    # -- moves ----------------------------------------------------------------------------------
+    def started(self, event: EventEnvelope | None) -> None:
+        self._record(
+            "started",
+            self.current.status,
+            from_status=None,
+            event_id=event.event_id if event else None,
+            detail={"startKey": self.current.start_key},
+        )
+        self._event("workflow:started", eventId=event.event_id if event else None)
+
+    def complete_step(
+        self, *, event: EventEnvelope | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        inst = self.current
+        step = self.definition.steps[inst.step_index]
+        previous = inst.status
+        changes: dict[str, Any] = {
+            "step_index": inst.step_index + 1,
+            "attempts": 0,
+            "last_error": None,
+        }
+        if event is not None:
+            changes["event_cursor"] = event.cursor
+        self._set(**changes)
+        self._record(
+            "step_completed",
+            previous,
+            step_index=inst.step_index,
+            step_name=step.name,
+            event_id=event.event_id if event else None,
+            detail=detail or {},
+        )
+        self._event(
+            "workflow:step:completed",
+            step=step.name,
+            stepIndex=inst.step_index,
+            eventId=event.event_id if event else None,
+        )
+
+    def jump(self, target: str, *, kind: str, detail: dict[str, Any]) -> bool:
+        """Go to a named step or end ('complete'/'fail'); False if the instance ended."""
+        inst = self.current
+        step = self.definition.steps[inst.step_index]
+        self._record(
+            kind, inst.status, step_index=inst.step_index, step_name=step.name, detail=detail
+        )
+        self._event(
+            "workflow:step:completed", step=step.name, stepIndex=inst.step_index, outcome=kind
+        )
+        if target == "complete":
+            self._set(step_index=len(self.definition.steps))
+            self.finish_completed()
+            return False
+        if target == "fail":
+            self.finish_failed(f"step {step.name!r} went to fail ({kind})")
+            return False
+        self._set(step_index=self.definition.index_of(target), attempts=0, last_error=None)
+        return True
+
+    def finish_completed(self) -> None:
+        previous = self.current.status
+        self._set(status=InstanceStatus.COMPLETED, ended_at=utcnow(), wake_at=None)
+        self._record("completed", previous)
+        self._event("workflow:completed")
+
+    def finish_failed(self, error: str) -> None:
+        previous = self.current.status
+        inst = self.current
+        name = (
+            self.definition.steps[inst.step_index].name
+            if inst.step_index < len(self.definition.steps)
+            else None
+        )
+        self._set(status=InstanceStatus.FAILED, ended_at=utcnow(), wake_at=None, last_error=error)
+        self._record(
+            "failed", previous, step_index=inst.step_index, step_name=name, detail={"error": error}
+        )
+        self._event("workflow:failed", error=error, step=name)
+
+    def cancel(self, reason: str | None) -> None:
+        previous = self.current.status
+        self._set(status=InstanceStatus.CANCELLED, ended_at=utcnow(), wake_at=None)
+        self._record("cancelled", previous, actor=self.actor, detail={"reason": reason})
+        self._event("workflow:cancelled", reason=reason, actorId=self.actor)
+
+    def retry_later(self, error: str, delay: float) -> None:
+        inst = self.current
+        step = self.definition.steps[inst.step_index]
+        attempts = inst.attempts + 1
+        self._set(attempts=attempts, last_error=error, wake_at=utcnow() + timedelta(seconds=delay))
+        self._record(
+            "step_retry",
+            inst.status,
+            step_index=inst.step_index,
+            step_name=step.name,
+            detail={"error": error, "attempt": attempts, "retryInSeconds": round(delay, 3)},
+        )
+
+    def merge_data(self, result: dict[str, Any]) -> None:
+        state = dict(self.current.state)
+        state["data"] = {**state.get("data", {}), **result}
+        self._set(state=state)
+
+    # -- driving --------------------------------------------------------------------------------
+    def offer(self, event: EventEnvelope) -> bool:
+        """Consume ``event`` if the instance waits for it; returns True if it advanced."""
+        inst = self.current
+        if inst.status is not InstanceStatus.WAITING or inst.step_index >= len(
+            self.definition.steps
+        ):
+            return False
+        step = self.definition.steps[inst.step_index]
+        if not isinstance(step, WaitStep) or not event_matches_wait(
+            self.definition, step, inst, event
+        ):
+            return False
+        self.complete_step(event=event)
+        return True
+
+    async def advance(self, *, scan: bool, now: datetime | None = None) -> None:
+        """Run inline steps until the instance waits, needs an action, or ends."""
+        for _ in range(_MAX_INLINE_STEPS):
+            inst = self.current
+            if not inst.status.active:
+                return
+            if inst.step_index >= len(self.definition.steps):
+                self.finish_completed()
+                return
+            step = self.definition.steps[inst.step_index]
+            moment = now or utcnow()
+            if isinstance(step, WaitStep):
+                wake = None
+                if step.timeout_seconds is not None:
+                    wake = (
+                        self.current.wake_at
+                        if self._already_waiting(step)
+                        else moment + timedelta(seconds=step.timeout_seconds)
+                    )
+                self._set(status=InstanceStatus.WAITING, wake_at=wake)
+                if scan and await self._scan_for(step):
+                    continue
+                return
+            if isinstance(step, ActionStep):
+                self._set(
+                    status=InstanceStatus.RUNNING,
+                    wake_at=self.current.wake_at if self.current.attempts else moment,
+                )
+                return
+            if isinstance(step, BranchStep):
+                target = _branch_target(step, inst.state)
+                if target is None:
+                    self.complete_step(detail={"branch": "next"})
+                    continue
+                if not self.jump(target, kind="step_completed", detail={"branch": target}):
+                    return
+                continue
+            if isinstance(step, CompleteStep):
+                self.complete_step()
+                self.finish_completed()
+                return
+            if isinstance(step, FailStep):
+                self.finish_failed(step.reason)
+                return
+        self.finish_failed(f"more than {_MAX_INLINE_STEPS} steps without waiting (a branch loop?)")
+
+    def _already_waiting(self, step: WaitStep) -> bool:
+        return (
+            self.original.status is InstanceStatus.WAITING
+            and self.original.step_index == self.current.step_index
+            and self.original.wake_at is not None
+        )
+
+    async def _scan_for(self, step: WaitStep) -> bool:
+        """Look in the log for a matching event after the instance's cursor (visible now)."""
+        tenant = self.ctx.scope.tenant_id
+        cursor = self.current.event_cursor
+        while True:
+            page = await read_events(self.ctx.tx, tenant, cursor, _SCAN_PAGE)
+            for event in page:
+                if event_matches_wait(self.definition, step, self.current, event):
+                    self.complete_step(event=event)
+                    return True
+            if len(page) < _SCAN_PAGE:
+                return False
+            cursor = page[-1].cursor
+
+    async def timeout(self) -> None:
+        """A wait step's deadline passed: take a matching event if one exists, else branch."""
+        inst = self.current
+        step = self.definition.steps[inst.step_index]
+        assert isinstance(step, WaitStep)
+        if await self._scan_for(step):
+            await self.advance(scan=True)
+            return
+        target = step.on_timeout or "fail"
+        self._set(wake_at=None)
+        if self.jump(target, kind="timed_out", detail={"timeoutSeconds": step.timeout_seconds}):
+            await self.advance(scan=True)
+
+    async def save(self) -> WorkflowInstance:
+        """Write the instance (compare-and-set), its history and its events."""
+        store = self.store
+        await store.update(self.original, **_fields(self.current))
+        for entry in self._history:
+            await store.add_history(
+                self.current.instance_id, actor=entry.pop("actor", self.actor), **entry
+            )
+        if self._events:
+            prepared = [prepare_event(e) for e in self._events]
+            appended = await append_events(self.ctx.tx, self.ctx.scope.tenant_id, prepared)
+            self.ctx.record_published(appended.new)
+        self._history.clear()
+        self._events.clear()
+        saved = await store.get(self.current.instance_id)
+        assert saved is not None
+        return saved
+
+
+def _fields(instance: WorkflowInstance) -> dict[str, Any]:
+    return {
+        "status": instance.status,
+        "step_index": instance.step_index,
+        "state": instance.state,
+        "attempts": instance.attempts,
+        "last_error": instance.last_error,
+        "wake_at": instance.wake_at,
+        "event_cursor": instance.event_cursor,
+        "ended_at": instance.ended_at,
+    }
+
+
+def _lookup(state: dict[str, Any], path: str) -> Any:
+    value: Any = state
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+_MISSING = object()
+
+
+def _branch_target(step: BranchStep, state: dict[str, Any]) -> str | None:
+    for case in step.cases:
+        if _lookup(state, case.path) == case.equals:
+            return case.goto
+    return step.default

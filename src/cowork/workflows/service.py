@@ -1,0 +1,226 @@
+"""``rt.workflows``: register definitions and actions, start, inspect and cancel instances."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from cowork.errors import InvalidTransition, NotFound, ValidationError
+from cowork.events.log import head_cursor
+from cowork.ids import new_id
+from cowork.jsondoc import validate_document
+from cowork.service import TenantService
+from cowork.tenancy import validate_id
+from cowork.workflows.actions import ActionHandler
+from cowork.workflows.definition import WorkflowDefinition
+from cowork.workflows.engine import start_instance
+from cowork.workflows.machine import Transition
+from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
+from cowork.workflows.store import WorkflowStore
+
+__all__ = ["WorkflowsService"]
+
+_ENDED = (InstanceStatus.COMPLETED, InstanceStatus.FAILED, InstanceStatus.CANCELLED)
+
+
+def _status(value: InstanceStatus | str) -> InstanceStatus:
+    try:
+        return InstanceStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in InstanceStatus)
+        raise ValidationError(f"status must be one of {allowed}, got {value!r}") from None
+
+
+class WorkflowsService(TenantService):
+    async def _engine_ready(self) -> None:
+        await self._core.workflows.engine(self._scope)
+
+    def _wake(self) -> None:
+        engine = self._core.workflows.running(self._scope.tenant_id)
+        if engine is not None:
+            engine.wake()
+
+    # -- definitions and actions ----------------------------------------------------------------
+    async def register(self, definition: WorkflowDefinition) -> bool:
+        """Register a definition version; True if new, False if identical content was there.
+        Different content under an existing version raises DefinitionConflict."""
+        if not isinstance(definition, WorkflowDefinition):
+            raise ValidationError("register takes a cowork.WorkflowDefinition")
+        await self._engine_ready()
+        async with self._transaction() as ctx:
+            created = await WorkflowStore(ctx.tx, self._scope).register(definition)
+        engine = self._core.workflows.running(self._scope.tenant_id)
+        if engine is not None:
+            async with self._transaction() as ctx:
+                await engine.cache.refresh(WorkflowStore(ctx.tx, self._scope), force=True)
+        return created
+
+    async def definitions(self) -> builtins.list[WorkflowDefinition]:
+        """Every registered version, by workflow id then version."""
+        await self._engine_ready()
+        async with self._transaction() as ctx:
+            return await WorkflowStore(ctx.tx, self._scope).definitions()
+
+    def register_action(self, name: str, handler: ActionHandler) -> None:
+        """Register the async handler that action steps named ``name`` run in this process."""
+        self._core.actions.register(name, handler)
+
+    def action(self, name: str) -> Callable[[ActionHandler], ActionHandler]:
+        """Decorator form of :meth:`register_action`."""
+
+        def decorate(handler: ActionHandler) -> ActionHandler:
+            self.register_action(name, handler)
+            return handler
+
+        return decorate
+
+    # -- instances ------------------------------------------------------------------------------
+    async def start(
+        self,
+        workflow_id: str,
+        *,
+        input: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> WorkflowInstance:
+        """Start an instance by hand. The correlation values come from ``input``; the same
+        ``idempotency_key`` returns the instance it started before."""
+        validate_id(workflow_id, "workflow_id")
+        if idempotency_key is not None:
+            validate_id(idempotency_key, "idempotency_key")
+        data = validate_document(dict(input or {}), what="input", max_bytes=256 * 1024)
+        await self._engine_ready()
+        async with self._transaction() as ctx:
+            store = WorkflowStore(ctx.tx, self._scope)
+            definitions = [d for d in await store.definitions() if d.workflow_id == workflow_id]
+            if version is not None:
+                definitions = [d for d in definitions if d.version == version]
+            if not definitions:
+                raise NotFound(
+                    f"no workflow {workflow_id!r}"
+                    + (f" version {version}" if version is not None else "")
+                    + " is registered; call rt.workflows.register(...) first"
+                )
+            definition = max(definitions, key=lambda d: d.version)
+            key = definition.correlation_key(data)
+            if key is None:
+                missing = [k for k in definition.correlation if data.get(k) is None]
+                raise ValidationError(
+                    f"input lacks the correlation field(s) {missing} of {workflow_id!r}"
+                )
+            start_key = f"manual:{idempotency_key or new_id()}"
+            instance = await start_instance(
+                ctx,
+                definition,
+                start_key=start_key,
+                correlation_key=key,
+                event=None,
+                input_data=data,
+                event_cursor=await head_cursor(ctx.tx, self._scope.tenant_id),
+                run_inline=False,
+            )
+            if instance is None:
+                instance = await store.by_start_key(workflow_id, start_key)
+                assert instance is not None
+        self._wake()
+        return instance
+
+    async def get(self, instance_id: str) -> WorkflowInstance | None:
+        validate_id(instance_id, "instance_id")
+        async with self._transaction() as ctx:
+            return await WorkflowStore(ctx.tx, self._scope).get(instance_id)
+
+    async def for_trigger(self, workflow_id: str, event_id: str) -> WorkflowInstance | None:
+        """The instance a trigger event started, if any."""
+        validate_id(workflow_id, "workflow_id")
+        validate_id(event_id, "event_id")
+        async with self._transaction() as ctx:
+            return await WorkflowStore(ctx.tx, self._scope).by_start_key(
+                workflow_id, f"event:{event_id}"
+            )
+
+    async def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        status: InstanceStatus | str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[WorkflowInstance]:
+        if workflow_id is not None:
+            validate_id(workflow_id, "workflow_id")
+        status_value = None if status is None else _status(status).value
+        async with self._transaction() as ctx:
+            rows = await ctx.tx.fetch_all(
+                "wf_instance_list",
+                self._params(workflow_id=workflow_id, status=status_value, limit=limit),
+            )
+        return [WorkflowInstance.from_row(r) for r in rows]
+
+    async def counts(self) -> dict[str, int]:
+        """Instances by status."""
+        async with self._transaction() as ctx:
+            rows = await ctx.tx.fetch_all("wf_instance_counts", self._params())
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    async def history(self, instance_id: str) -> builtins.list[HistoryEntry]:
+        validate_id(instance_id, "instance_id")
+        async with self._transaction() as ctx:
+            store = WorkflowStore(ctx.tx, self._scope)
+            if await store.get(instance_id) is None:
+                raise NotFound(f"no workflow instance {instance_id!r}")
+            return await store.history(instance_id)
+
+    async def cancel(
+        self, instance_id: str, *, reason: str | None = None, actor: str | None = None
+    ) -> WorkflowInstance:
+        """Cancel a running or waiting instance (waits for a worker mid-step to finish it)."""
+        validate_id(instance_id, "instance_id")
+        if actor is not None:
+            validate_id(actor, "actor")
+        await self._engine_ready()
+        async with self._transaction() as ctx:
+            store = WorkflowStore(ctx.tx, self._scope)
+            instance = await store.lock(instance_id)
+            if instance is None:
+                raise NotFound(f"no workflow instance {instance_id!r}")
+            if not instance.status.active:
+                raise InvalidTransition(
+                    f"instance {instance_id!r} is {instance.status.value}; only running or "
+                    "waiting instances can be cancelled",
+                    current=instance.status.value,
+                    action="cancel",
+                )
+            engine = self._core.workflows.running(self._scope.tenant_id)
+            assert engine is not None
+            definition = await engine.cache.get(
+                store, instance.workflow_id, instance.workflow_version
+            )
+            transition = Transition(ctx, definition, instance, actor=actor)
+            transition.cancel(reason)
+            return await transition.save()
+
+    async def wait(
+        self,
+        instance_id: str,
+        *,
+        statuses: Iterable[InstanceStatus | str] = _ENDED,
+        timeout: float = 30.0,
+        poll: float = 0.05,
+    ) -> WorkflowInstance:
+        """Wait until the instance reaches one of ``statuses`` (default: ended)."""
+        wanted = {_status(s) for s in statuses}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            instance = await self.get(instance_id)
+            if instance is None:
+                raise NotFound(f"no workflow instance {instance_id!r}")
+            if instance.status in wanted:
+                return instance
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"instance {instance_id} still {instance.status.value} after {timeout}s"
+                )
+            await asyncio.sleep(poll)
