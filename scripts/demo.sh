@@ -2,5 +2,4 @@
 # First README command: show Cowork working on the embedded SQLite default (no server needed).
 set -euo pipefail
 . "$(dirname "$0")/_venv.sh"
-.venv/bin/cowork migrate
-.venv/bin/cowork status
+.venv/bin/cowork demo "$@"

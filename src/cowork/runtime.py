@@ -247,7 +247,8 @@ async def open_runtime(
     except PersistenceUnavailable as exc:
         if settings.persistence_required:
             raise PersistenceUnavailable(
-                f"persistence is required (COWORK_PERSISTENCE_REQUIRED=true) and the database "
+                "persistence is required (COWORK_PERSISTENCE_REQUIRED or required=True) and "
+                f"the database "
                 f"is unreachable: {exc}"
             ) from None
         degraded = str(exc)
@@ -264,7 +265,8 @@ async def open_runtime(
         await db.close()
         if settings.persistence_required and isinstance(exc, MigrationError | SchemaNotReady):
             raise type(exc)(
-                f"persistence is required (COWORK_PERSISTENCE_REQUIRED=true) and the database "
+                "persistence is required (COWORK_PERSISTENCE_REQUIRED or required=True) and "
+                f"the database "
                 f"could not be migrated: {exc}"
             ) from None
         raise

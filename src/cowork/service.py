@@ -33,11 +33,11 @@ class TenantService:
         return self._scope.tenant_id
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[TransactionContext]:
+    async def _transaction(self, *, read_only: bool = False) -> AsyncIterator[TransactionContext]:
         if self._bound is not None:
             yield self._bound
         else:
-            async with open_transaction(self._core, self._scope) as ctx:
+            async with open_transaction(self._core, self._scope, read_only=read_only) as ctx:
                 yield ctx
 
     def _params(self, **values: Any) -> dict[str, Any]:

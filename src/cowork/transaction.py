@@ -73,6 +73,8 @@ class TransactionContext:
 
 
 @asynccontextmanager
-async def open_transaction(core: Core, scope: TenantScope) -> AsyncIterator[TransactionContext]:
-    async with core.database.transaction(tenant_id=scope.tenant_id) as tx:
+async def open_transaction(
+    core: Core, scope: TenantScope, *, read_only: bool = False
+) -> AsyncIterator[TransactionContext]:
+    async with core.database.transaction(tenant_id=scope.tenant_id, read_only=read_only) as tx:
         yield TransactionContext(core, scope, tx)

@@ -16,7 +16,7 @@ def _escape(token: str) -> str:
 def json_diff(old: Any, new: Any, path: str = "") -> list[DiffChange]:
     """Changes that turn ``old`` into ``new`` (objects by key, lists by index)."""
     if type(old) is not type(new):
-        return [DiffChange(op="replace", path=path or "/", old=old, new=new)]
+        return [DiffChange(op="replace", path=path, old=old, new=new)]
     if isinstance(old, dict):
         changes: list[DiffChange] = []
         for key in old.keys() - new.keys():
@@ -36,5 +36,5 @@ def json_diff(old: Any, new: Any, path: str = "") -> list[DiffChange]:
             changes.append(DiffChange(op="add", path=f"{path}/{index}", new=new[index]))
         return changes
     if old != new:
-        return [DiffChange(op="replace", path=path or "/", old=old, new=new)]
+        return [DiffChange(op="replace", path=path, old=old, new=new)]
     return []

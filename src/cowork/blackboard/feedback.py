@@ -130,7 +130,7 @@ class FeedbackOps(TenantService):
 
     async def get_feedback(self, feedback_id: str) -> Feedback | None:
         validate_id(feedback_id, "feedback_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one("feedback_get", self._params(feedback_id=feedback_id))
         return None if row is None else Feedback.from_row(row)
 
@@ -145,7 +145,7 @@ class FeedbackOps(TenantService):
         if artifact_key is not None:
             check_key(artifact_key)
         status_value = None if status is None else _status(status).value
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all(
                 "feedback_list",
                 self._params(

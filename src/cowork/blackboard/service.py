@@ -298,7 +298,7 @@ class BlackboardService(FeedbackOps):
         """The current version, or None if missing (or deleted, unless ``include_deleted``)."""
         validate_id(workspace_id, "workspace_id")
         check_key(artifact_key)
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one(
                 "entry_get", self._params(workspace_id=workspace_id, artifact_key=artifact_key)
             )
@@ -310,7 +310,7 @@ class BlackboardService(FeedbackOps):
         self, workspace_id: str, *, include_deleted: bool = False
     ) -> builtins.list[BlackboardEntry]:
         validate_id(workspace_id, "workspace_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all(
                 "entry_list",
                 self._params(workspace_id=workspace_id, include_deleted=include_deleted),
@@ -321,7 +321,7 @@ class BlackboardService(FeedbackOps):
         """Every version, oldest first, tombstones included."""
         validate_id(workspace_id, "workspace_id")
         check_key(artifact_key)
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all(
                 "version_list", self._params(workspace_id=workspace_id, artifact_key=artifact_key)
             )
@@ -334,7 +334,7 @@ class BlackboardService(FeedbackOps):
         check_key(artifact_key)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ValidationError(f"version must be a positive integer, got {version!r}")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one(
                 "version_get",
                 self._params(workspace_id=workspace_id, artifact_key=artifact_key, version=version),

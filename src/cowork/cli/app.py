@@ -8,9 +8,16 @@ import click
 from rich.console import Console
 
 from cowork import __version__
+from cowork.cli.blackboard import blackboard_group
+from cowork.cli.consumers import consumers_group
 from cowork.cli.context import CliContext
+from cowork.cli.demo import demo_command
+from cowork.cli.events import events_group
 from cowork.cli.migrate import migrate_command
 from cowork.cli.status import status_command
+from cowork.cli.worker import worker_command
+from cowork.cli.workflow import workflow_group
+from cowork.cli.workspace import workspace_group
 
 __all__ = ["cli", "main"]
 
@@ -46,8 +53,18 @@ def cli(
     )
 
 
-cli.add_command(migrate_command)
-cli.add_command(status_command)
+for _command in (
+    demo_command,
+    migrate_command,
+    status_command,
+    worker_command,
+    workspace_group,
+    blackboard_group,
+    events_group,
+    consumers_group,
+    workflow_group,
+):
+    cli.add_command(_command)
 
 
 def main() -> None:

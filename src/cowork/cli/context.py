@@ -3,23 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from cowork.cli import exit_codes
 from cowork.config import Settings, load_settings
 from cowork.errors import CoworkError
+from cowork.runtime import Runtime, open_runtime
 
 T = TypeVar("T")
 
-__all__ = ["CliContext", "fail", "pass_cli"]
+__all__ = ["CliContext", "fail", "pass_cli", "to_jsonable"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Records (frozen dataclasses), enums, tuples and datetimes as JSON-friendly values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_") and f.repr
+        }
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
 
 
 @dataclass
@@ -42,8 +63,30 @@ class CliContext:
         with user_errors(self):
             return asyncio.run(_call(factory))
 
+    def run_sync(self, work: Callable[[], T]) -> T:
+        with user_errors(self):
+            return work()
+
     def emit_json(self, data: Any) -> None:
-        click.echo(json.dumps(data, indent=2, default=str, sort_keys=True))
+        click.echo(json.dumps(to_jsonable(data), indent=2, default=str, sort_keys=True))
+
+    async def runtime(self) -> Runtime:
+        """A runtime for a command: required mode (never a silent memory fallback), no worker."""
+        return await open_runtime(
+            self.database_url,
+            tenant_id=self.tenant_id,
+            config_file=self.config_file,
+            required=True,
+            worker=False,
+        )
+
+    def table(self, title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        self.console.print(table)
 
 
 async def _call(factory: Callable[[], Awaitable[T]]) -> T:

@@ -12,6 +12,7 @@ from cowork.cli import exit_codes
 from cowork.cli.context import CliContext, pass_cli
 from cowork.errors import PersistenceUnavailable
 from cowork.migrations import migrate
+from cowork.runtime import open_runtime
 from cowork.storage.factory import create_database
 
 
@@ -41,6 +42,21 @@ async def _gather(cli: CliContext) -> dict[str, Any]:
         migrations_applied=len(report.already_applied),
         migrations_pending=list(report.pending),
     )
+    if report.up_to_date and report.already_applied:
+        async with await open_runtime(
+            settings.effective_database_url(),
+            tenant_id=settings.tenant_id,
+            config_file=cli.config_file,
+            required=True,
+            worker=False,
+            auto_migrate=False,
+        ) as rt:
+            consumers = await rt.consumers.list()
+            info.update(
+                consumer_lag={c.consumer_id: c.lag for c in consumers},
+                parked_events=sum(c.parked for c in consumers),
+                workflows=await rt.workflows.counts(),
+            )
     return info
 
 

@@ -245,7 +245,9 @@ class ConsumerRunner:
 
     # -- delivery -------------------------------------------------------------------------------
     async def _process_page(self) -> bool:
-        async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+        async with self.core.database.transaction(
+            tenant_id=self.scope.tenant_id, read_only=True
+        ) as tx:
             page = await read_events(
                 tx, self.scope.tenant_id, self._cursor, self.options.batch_size
             )

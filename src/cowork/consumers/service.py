@@ -50,7 +50,9 @@ class ConsumersService:
         return {"tenant_id": self._scope.tenant_id, "now": datetime.now(UTC), **extra}
 
     async def list(self) -> list[ConsumerInfo]:
-        async with self._core.database.transaction(tenant_id=self._scope.tenant_id) as tx:
+        async with self._core.database.transaction(
+            tenant_id=self._scope.tenant_id, read_only=True
+        ) as tx:
             rows = await tx.fetch_all("consumer_list", self._params())
         return [
             ConsumerInfo(
@@ -69,7 +71,9 @@ class ConsumersService:
     async def parked(self, consumer_id: str | None = None) -> builtins.list[ParkedEvent]:
         if consumer_id is not None:
             validate_id(consumer_id, "consumer_id")
-        async with self._core.database.transaction(tenant_id=self._scope.tenant_id) as tx:
+        async with self._core.database.transaction(
+            tenant_id=self._scope.tenant_id, read_only=True
+        ) as tx:
             rows = await tx.fetch_all("parked_list", self._params(consumer_id=consumer_id))
         return [
             ParkedEvent(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal
 
-from cowork.core import Core
 from cowork.errors import ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
@@ -19,8 +17,8 @@ from cowork.events.log import (
     read_events,
 )
 from cowork.events.patterns import EventPattern
-from cowork.tenancy import TenantScope, validate_id
-from cowork.transaction import TransactionContext, open_transaction
+from cowork.service import TenantService
+from cowork.tenancy import validate_id
 
 __all__ = ["EventsService"]
 
@@ -28,21 +26,8 @@ MAX_BATCH = 5_000
 Handler = Callable[..., Awaitable[Any] | Any]
 
 
-class EventsService:
+class EventsService(TenantService):
     """Publishing, reading and subscribing for one tenant (``rt.events`` or ``tx.events``)."""
-
-    def __init__(self, core: Core, scope: TenantScope, *, bound: TransactionContext | None = None):
-        self._core = core
-        self._scope = scope
-        self._bound = bound
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[TransactionContext]:
-        if self._bound is not None:
-            yield self._bound
-        else:
-            async with open_transaction(self._core, self._scope) as ctx:
-                yield ctx
 
     async def publish(
         self,
@@ -98,7 +83,7 @@ class EventsService:
         Events come in commit order; pass the last envelope (or its position) back as ``after``
         to continue. ``None`` or ``0`` reads from the beginning.
         """
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             if isinstance(after, EventEnvelope):
                 cursor = after.cursor
             elif after is None:
@@ -106,6 +91,12 @@ class EventsService:
             else:
                 cursor = await cursor_of_position(ctx.tx, self._scope.tenant_id, after)
             return await read_events(ctx.tx, self._scope.tenant_id, cursor, limit)
+
+    async def count(self) -> int:
+        """How many events this tenant's log holds."""
+        async with self._transaction(read_only=True) as ctx:
+            row = await ctx.tx.fetch_one("event_count", {"tenant_id": self._scope.tenant_id})
+        return 0 if row is None else int(row["n"])
 
     async def iterate(
         self, *, after: int | EventEnvelope | None = None, page_size: int = 500

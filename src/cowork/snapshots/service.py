@@ -118,13 +118,13 @@ class SnapshotsService(TenantService):
 
     async def get(self, snapshot_id: str) -> Snapshot | None:
         validate_id(snapshot_id, "snapshot_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one("snapshot_get", self._params(snapshot_id=snapshot_id))
         return None if row is None else Snapshot.from_row(row)
 
     async def list(self, workspace_id: str) -> builtins.list[Snapshot]:
         validate_id(workspace_id, "workspace_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all("snapshot_list", self._params(workspace_id=workspace_id))
         return [Snapshot.from_row(r) for r in rows]
 

@@ -135,8 +135,13 @@ class Database(Protocol):
 
     async def close(self) -> None: ...
 
-    def transaction(self, *, tenant_id: str | None) -> AbstractAsyncContextManager[Transaction]:
-        """Open a transaction scoped to ``tenant_id`` (None: explicit cross-tenant access)."""
+    def transaction(
+        self, *, tenant_id: str | None, read_only: bool = False
+    ) -> AbstractAsyncContextManager[Transaction]:
+        """Open a transaction scoped to ``tenant_id`` (None: explicit cross-tenant access).
+
+        ``read_only`` transactions may not write; on SQLite they do not take the write lock,
+        so readers never wait for a writer."""
         ...
 
     async def health(self) -> Health:

@@ -230,7 +230,7 @@ class WorkflowEngine:
 
     async def _idle_timeout(self) -> float:
         poll = 1.0 if self.core.database.backend == "postgresql" else 0.5
-        async with open_transaction(self.core, self.scope) as ctx:
+        async with open_transaction(self.core, self.scope, read_only=True) as ctx:
             wake = await WorkflowStore(ctx.tx, self.scope).next_wake()
         if wake is None:
             return poll

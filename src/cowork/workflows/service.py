@@ -129,14 +129,14 @@ class WorkflowsService(TenantService):
 
     async def get(self, instance_id: str) -> WorkflowInstance | None:
         validate_id(instance_id, "instance_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             return await WorkflowStore(ctx.tx, self._scope).get(instance_id)
 
     async def for_trigger(self, workflow_id: str, event_id: str) -> WorkflowInstance | None:
         """The instance a trigger event started, if any."""
         validate_id(workflow_id, "workflow_id")
         validate_id(event_id, "event_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             return await WorkflowStore(ctx.tx, self._scope).by_start_key(
                 workflow_id, f"event:{event_id}"
             )
@@ -151,7 +151,7 @@ class WorkflowsService(TenantService):
         if workflow_id is not None:
             validate_id(workflow_id, "workflow_id")
         status_value = None if status is None else _status(status).value
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all(
                 "wf_instance_list",
                 self._params(workflow_id=workflow_id, status=status_value, limit=limit),
@@ -160,13 +160,13 @@ class WorkflowsService(TenantService):
 
     async def counts(self) -> dict[str, int]:
         """Instances by status."""
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all("wf_instance_counts", self._params())
         return {r["status"]: int(r["n"]) for r in rows}
 
     async def history(self, instance_id: str) -> builtins.list[HistoryEntry]:
         validate_id(instance_id, "instance_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             store = WorkflowStore(ctx.tx, self._scope)
             if await store.get(instance_id) is None:
                 raise NotFound(f"no workflow instance {instance_id!r}")

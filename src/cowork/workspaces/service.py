@@ -132,7 +132,7 @@ class WorkspacesService(TenantService):
     async def get(self, workspace_id: str, *, include_deleted: bool = False) -> Workspace | None:
         """The workspace, or None if missing (or deleted, unless ``include_deleted``)."""
         validate_id(workspace_id, "workspace_id")
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one("workspace_get", self._params(workspace_id=workspace_id))
         if row is None:
             return None
@@ -152,7 +152,7 @@ class WorkspacesService(TenantService):
         if project_id is not None:
             validate_id(project_id, "project_id")
         status_value = None if status is None else _status(status).value
-        async with self._transaction() as ctx:
+        async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all(
                 "workspace_list",
                 self._params(

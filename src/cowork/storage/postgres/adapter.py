@@ -145,7 +145,7 @@ class PostgresDatabase:
         self._application_name = application_name
         self._queries = load_queries("cowork.storage.postgres")
         self._pool: AsyncConnectionPool[PgConnection] | None = None
-        self._begin_cache: dict[str | None, sql.Composed] = {}
+        self._begin_cache: dict[tuple[str | None, bool], sql.Composed] = {}
         self._wakeups = PostgresWakeups(self.connect)
 
     # -- identity ---------------------------------------------------------------------------
@@ -243,28 +243,32 @@ class PostgresDatabase:
         return dict(self._pool.get_stats()) if self._pool is not None else {}
 
     # -- transactions -----------------------------------------------------------------------
-    def _begin_statement(self, tenant_id: str | None) -> sql.Composed:
-        cached = self._begin_cache.get(tenant_id)
+    def _begin_statement(self, tenant_id: str | None, read_only: bool) -> sql.Composed:
+        key = (tenant_id, read_only)
+        cached = self._begin_cache.get(key)
         if cached is None:
+            begin = sql.SQL("BEGIN READ ONLY" if read_only else "BEGIN")
             if tenant_id is None:  # operator/worker scope: no role switch, works pre-migration
-                cached = sql.SQL("BEGIN; SET LOCAL cowork.tenant_id = {}").format(
-                    sql.Literal(_ALL_TENANTS)
+                cached = sql.SQL("{}; SET LOCAL cowork.tenant_id = {}").format(
+                    begin, sql.Literal(_ALL_TENANTS)
                 )
             else:
-                cached = sql.SQL("BEGIN; SELECT cowork_enter_tenant({})").format(
-                    sql.Literal(tenant_id)
+                cached = sql.SQL("{}; SELECT cowork_enter_tenant({})").format(
+                    begin, sql.Literal(tenant_id)
                 )
             if len(self._begin_cache) > 1024:
                 self._begin_cache.clear()
-            self._begin_cache[tenant_id] = cached
+            self._begin_cache[key] = cached
         return cached
 
     @asynccontextmanager
-    async def transaction(self, *, tenant_id: str | None) -> AsyncIterator[_PgTransaction]:
+    async def transaction(
+        self, *, tenant_id: str | None, read_only: bool = False
+    ) -> AsyncIterator[_PgTransaction]:
         pool = self._require_pool()
         try:
             async with pool.connection() as conn:
-                await conn.execute(self._begin_statement(tenant_id))
+                await conn.execute(self._begin_statement(tenant_id, read_only))
                 tx = _PgTransaction(conn, self._queries, tenant_id, self._secrets)
                 try:
                     yield tx

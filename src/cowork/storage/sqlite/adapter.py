@@ -58,13 +58,16 @@ def _rows(cursor: sqlite3.Cursor) -> list[Row]:
 
 
 class _SqliteTransaction(AfterCommitHooks):
-    __slots__ = ("_begun", "_db", "_tenant_id")
+    __slots__ = ("_begin", "_begun", "_db", "_tenant_id")
 
-    def __init__(self, db: SqliteDatabase, tenant_id: str | None) -> None:
+    def __init__(self, db: SqliteDatabase, tenant_id: str | None, read_only: bool) -> None:
         super().__init__()
         self._db = db
         self._tenant_id = tenant_id
         self._begun = False
+        # Writers take the write lock up front (no upgrade deadlocks between processes);
+        # readers take none (WAL lets them read while another process writes).
+        self._begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
 
     @property
     def tenant_id(self) -> str | None:
@@ -73,7 +76,7 @@ class _SqliteTransaction(AfterCommitHooks):
     def _begin_if_needed(self, conn: sqlite3.Connection) -> None:
         # Runs on the database thread, in the same hop as the first statement.
         if not self._begun:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
             self._begun = True
 
     async def _call(self, query: str, params: Params | None, fetch: bool) -> tuple[int, list[Row]]:
@@ -227,7 +230,9 @@ class SqliteDatabase:
             raise translate(exc) from None
 
     @asynccontextmanager
-    async def transaction(self, *, tenant_id: str | None) -> AsyncIterator[_SqliteTransaction]:
+    async def transaction(
+        self, *, tenant_id: str | None, read_only: bool = False
+    ) -> AsyncIterator[_SqliteTransaction]:
         if self._holder is not None and self._holder is asyncio.current_task():
             # Waiting for our own lock would hang forever: say what to do instead.
             raise PersistenceError(
@@ -236,7 +241,7 @@ class SqliteDatabase:
             )
         async with self._lock:
             self._holder = asyncio.current_task()
-            tx = _SqliteTransaction(self, tenant_id)
+            tx = _SqliteTransaction(self, tenant_id, read_only)
             try:
                 try:
                     yield tx

@@ -39,3 +39,14 @@ VALUES (%(name)s, %(checksum)s, %(execution_ms)s);
 SELECT table_name AS name FROM information_schema.tables
 WHERE table_schema = current_schema() AND table_name LIKE 'cowork%%'
 ORDER BY table_name;
+
+-- name: tenants_known
+-- Every tenant with events, by a loose index scan (one probe per tenant, not a full scan).
+WITH RECURSIVE t(tenant_id) AS (
+    (SELECT tenant_id FROM cowork_event_log ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.tenant_id FROM cowork_event_log e WHERE e.tenant_id > t.tenant_id
+            ORDER BY e.tenant_id LIMIT 1)
+    FROM t WHERE t.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL;

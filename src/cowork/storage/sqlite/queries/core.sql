@@ -34,3 +34,14 @@ VALUES (:name, :checksum, :execution_ms);
 -- name: schema_tables
 -- The cowork tables present in the database.
 SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'cowork%' ORDER BY name;
+
+-- name: tenants_known
+-- Every tenant with events, by a loose index scan (one probe per tenant, not a full scan).
+WITH RECURSIVE t(tenant_id) AS (
+    SELECT (SELECT tenant_id FROM cowork_event_log ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.tenant_id FROM cowork_event_log e WHERE e.tenant_id > t.tenant_id
+            ORDER BY e.tenant_id LIMIT 1)
+    FROM t WHERE t.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL;

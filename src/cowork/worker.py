@@ -1,0 +1,92 @@
+"""The worker: durable consumers and the workflow engine for one, several or all tenants.
+
+``cowork worker`` runs :func:`run_worker` until SIGTERM/SIGINT; shutdown finishes the current
+transition of every engine and consumer and releases their leases, so another worker takes over
+at once. Application code (durable consumer handlers, workflow actions) is loaded with
+``--app module:function``: the function is called with each tenant's runtime view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from cowork.errors import ConfigError, CoworkError
+from cowork.runtime import Runtime, open_runtime
+
+__all__ = ["Setup", "load_setup", "run_worker"]
+
+_log = logging.getLogger("cowork.worker")
+Setup = Callable[[Runtime], Awaitable[None] | None]
+
+
+def load_setup(spec: str) -> Setup:
+    """``package.module:function`` → the function."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"--app must look like package.module:function, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r} for --app: {exc}") from None
+    setup = getattr(module, attribute, None)
+    if not callable(setup):
+        raise ConfigError(f"{spec!r} is not a callable in {module_name!r}")
+    return setup  # type: ignore[no-any-return]
+
+
+async def _discover(rt: Runtime) -> list[str]:
+    async with rt.database.transaction(tenant_id=None) as tx:
+        rows = await tx.fetch_all("tenants_known")
+    return [r["tenant_id"] for r in rows]
+
+
+async def run_worker(
+    stop: asyncio.Event,
+    *,
+    database_url: str | None = None,
+    tenants: Sequence[str] = (),
+    setup: Setup | None = None,
+    discover_interval: float = 5.0,
+    ready: Callable[[Runtime], None] | None = None,
+    **config: Any,
+) -> None:
+    """Serve ``tenants`` (or every tenant found in the log, and new ones as they appear)."""
+    first = tenants[0] if tenants else None
+    rt = await open_runtime(database_url, tenant_id=first, required=True, worker=True, **config)
+    served: dict[str, Runtime] = {}
+
+    async def serve(tenant_id: str) -> None:
+        if tenant_id in served:
+            return
+        view = rt if tenant_id == rt.tenant_id else rt.for_tenant(tenant_id)
+        await rt._core.workflows.engine(view.scope)
+        if setup is not None:
+            result = setup(view)
+            if inspect.isawaitable(result):
+                await result
+        served[tenant_id] = view
+        _log.info("serving tenant %s", tenant_id)
+
+    try:
+        for tenant_id in tenants or [rt.tenant_id]:
+            await serve(tenant_id)
+        if ready is not None:
+            ready(rt)
+        while not stop.is_set():
+            if not tenants:
+                try:
+                    for tenant_id in await _discover(rt):
+                        await serve(tenant_id)
+                except CoworkError as exc:
+                    _log.warning("tenant discovery failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), discover_interval)
+        _log.info("stopping: finishing current transitions and releasing leases")
+    finally:
+        await rt.close()
