@@ -14,6 +14,7 @@ from cowork.cli.context import CliContext
 from cowork.cli.demo import demo_command
 from cowork.cli.events import events_group
 from cowork.cli.migrate import migrate_command
+from cowork.cli.release import release_check_command
 from cowork.cli.status import status_command
 from cowork.cli.worker import worker_command
 from cowork.cli.workflow import workflow_group
@@ -63,6 +64,7 @@ for _command in (
     events_group,
     consumers_group,
     workflow_group,
+    release_check_command,
 ):
     cli.add_command(_command)
 
