@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from cowork.consumers.options import ConsumerOptions
 from cowork.core import Core
-from cowork.errors import CoworkError, ValidationError
+from cowork.errors import CoworkError, PersistenceUnavailable, ValidationError
 from cowork.events.envelope import EventEnvelope
 from cowork.events.log import START, Cursor, envelope_from_row, head_cursor, read_events
 from cowork.events.patterns import EventPattern
@@ -298,8 +298,8 @@ class ConsumerRunner:
                             await self._after_handled(tx, envelope, checkpoint)
                 self.handled += 1
                 return True
-            except LeaseLost:
-                raise
+            except (LeaseLost, PersistenceUnavailable):
+                raise  # not the handler's fault: the outer loop backs off and reacquires
             except Exception as exc:
                 error = exc
                 _log.warning(

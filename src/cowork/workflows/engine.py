@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cowork.consumers.subscription import DurableSubscription
-from cowork.errors import CoworkError
+from cowork.errors import CoworkError, PersistenceUnavailable
 from cowork.events.envelope import EventEnvelope
 from cowork.events.patterns import EventPattern
 from cowork.ids import new_id
@@ -280,6 +280,8 @@ class WorkflowEngine:
         )
         try:
             result = await handler(action_ctx)
+        except PersistenceUnavailable:
+            raise  # the database went away: not an attempt; the loop backs off
         except Exception as exc:
             raise _ActionFailed(instance, f"{type(exc).__name__}: {exc}") from exc
         if result:

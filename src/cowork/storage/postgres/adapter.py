@@ -7,6 +7,7 @@ row-level security policies are keyed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -147,6 +148,7 @@ class PostgresDatabase:
         self._pool: AsyncConnectionPool[PgConnection] | None = None
         self._begin_cache: dict[tuple[str | None, bool], sql.Composed] = {}
         self._wakeups = PostgresWakeups(self.connect)
+        self._pool_check: asyncio.Task[None] | None = None
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -277,8 +279,30 @@ class PostgresDatabase:
                     raise
                 await conn.execute(b"COMMIT")
         except psycopg.Error as exc:
-            raise translate(exc, secrets=self._secrets) from None
+            raise self._failed(exc) from None
+        except PersistenceUnavailable:
+            self._schedule_pool_check()
+            raise
         await tx.run_after_commit()
+
+    def _failed(self, exc: psycopg.Error) -> CoworkError:
+        error = translate(exc, secrets=self._secrets)
+        if isinstance(error, PersistenceUnavailable):
+            self._schedule_pool_check()
+        return error
+
+    def _schedule_pool_check(self) -> None:
+        """After a lost connection, test the idle ones now (a restarted server leaves them all
+        dead) instead of failing one caller per dead connection."""
+        pool = self._pool
+        if pool is None or (self._pool_check is not None and not self._pool_check.done()):
+            return
+        self._pool_check = asyncio.get_running_loop().create_task(self._check_pool(pool))
+
+    @staticmethod
+    async def _check_pool(pool: AsyncConnectionPool[PgConnection]) -> None:
+        with contextlib.suppress(Exception):
+            await pool.check()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PgConnection]:
