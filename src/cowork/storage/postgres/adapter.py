@@ -29,6 +29,7 @@ from cowork.storage.port import Backend, Health, Json, Params, Row
 from cowork.storage.postgres.errors import translate
 from cowork.storage.postgres.migrations_session import PostgresMigrationSession
 from cowork.storage.postgres.notify import PostgresWakeups
+from cowork.storage.postgres.tls import secure_url
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.transaction import AfterCommitHooks
 
@@ -135,8 +136,8 @@ class PostgresDatabase:
         extra_secrets: Sequence[str] = (),
         application_name: str = "cowork",
     ) -> None:
-        self._url = url
-        self._display_url = redact_url(url)
+        self._url = secure_url(url)
+        self._display_url = redact_url(self._url)
         self._secrets = tuple(dict.fromkeys((*url_secrets(url), *extra_secrets)))
         self._min = pool_min_size
         self._max = max(pool_max_size, pool_min_size, 1)
