@@ -26,6 +26,7 @@ __all__ = [
     "append_events",
     "cursor_of_position",
     "envelope_from_row",
+    "existing_events",
     "head_cursor",
     "prepare_event",
     "read_events",
@@ -161,7 +162,7 @@ async def append_events(
         if row is not None:
             envelope = event.envelope(tenant_id, row)
             return Appended([envelope], [envelope])
-        existing = await _existing(tx, tenant_id, [event.event_id])
+        existing = await existing_events(tx, tenant_id, [event.event_id])
         return Appended([existing[event.event_id]], [])
     rows = await tx.fetch_all(
         "event_append_batch",
@@ -169,7 +170,7 @@ async def append_events(
     )
     inserted = {r["event_id"]: r for r in rows}
     missing = [e.event_id for e in events if e.event_id not in inserted]
-    existing = await _existing(tx, tenant_id, missing) if missing else {}
+    existing = await existing_events(tx, tenant_id, missing) if missing else {}
     result: list[EventEnvelope] = []
     new: list[EventEnvelope] = []
     for event in events:
@@ -185,7 +186,7 @@ async def append_events(
     return Appended(result, new)
 
 
-async def _existing(
+async def existing_events(
     tx: Transaction, tenant_id: str, event_ids: list[str]
 ) -> dict[str, EventEnvelope]:
     rows = await tx.fetch_all(

@@ -11,13 +11,15 @@ from cowork.errors import ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
     START,
+    PreparedEvent,
     append_events,
     cursor_of_position,
+    existing_events,
     prepare_event,
     read_events,
 )
 from cowork.events.patterns import EventPattern
-from cowork.service import TenantService
+from cowork.service import TenantService, utcnow
 from cowork.tenancy import validate_id
 
 __all__ = ["EventsService"]
@@ -70,10 +72,27 @@ class EventsService(TenantService):
                     f"publish_many takes cowork.NewEvent items, got {type(event).__name__}"
                 )
             prepared.append(prepare_event(event))
+        if self._bound is None and len(prepared) == 1:
+            return [await self._publish_alone(prepared[0])]
         async with self._transaction() as ctx:
             appended = await append_events(ctx.tx, self._scope.tenant_id, prepared)
             ctx.record_published(appended.new)
         return appended.envelopes
+
+    async def _publish_alone(self, event: PreparedEvent) -> EventEnvelope:
+        """The hot path: one event, its own transaction, one round trip on PostgreSQL."""
+        tenant = self._scope.tenant_id
+        rows = await self._core.database.run_alone(
+            "event_append_alone", event.params(tenant, utcnow()), tenant_id=tenant
+        )
+        if rows:
+            envelope = event.envelope(tenant, rows[0])
+            self._core.committed(tenant, [envelope])
+            return envelope
+        # The id was stored before (idempotent publish): answer with the original.
+        async with self._transaction(read_only=True) as ctx:
+            existing = await existing_events(ctx.tx, tenant, [event.event_id])
+        return existing[event.event_id]
 
     async def read(
         self, *, after: int | EventEnvelope | None = None, limit: int = 100

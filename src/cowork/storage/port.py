@@ -144,6 +144,15 @@ class Database(Protocol):
         so readers never wait for a writer."""
         ...
 
+    async def run_alone(self, query: str, params: Params, *, tenant_id: str) -> list[Row]:
+        """Run one statement in a transaction of its own and return its rows.
+
+        The same as ``transaction()`` + ``fetch_all`` + commit, in one round trip: adapters
+        write the queries used this way (``*_alone``) to set their own tenant scope, so
+        PostgreSQL runs them as a single autocommit statement. After-commit work is the
+        caller's."""
+        ...
+
     async def health(self) -> Health:
         """Round-trip check; reports failure in the result instead of raising."""
         ...

@@ -286,6 +286,18 @@ class PostgresDatabase:
             raise
         await tx.run_after_commit()
 
+    async def run_alone(self, query: str, params: Params, *, tenant_id: str) -> list[Row]:
+        # The *_alone queries set their own tenant scope, so an autocommit connection runs
+        # them as one implicit transaction in a single round trip.
+        pool = self._require_pool()
+        text = self._queries[query]
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(text, {**params, "tenant_id": tenant_id})
+                return await cursor.fetchall()
+        except psycopg.Error as exc:
+            raise self._failed(exc) from None
+
     def _failed(self, exc: psycopg.Error) -> CoworkError:
         error = translate(exc, secrets=self._secrets)
         if isinstance(error, PersistenceUnavailable):

@@ -233,12 +233,7 @@ class SqliteDatabase:
     async def transaction(
         self, *, tenant_id: str | None, read_only: bool = False
     ) -> AsyncIterator[_SqliteTransaction]:
-        if self._holder is not None and self._holder is asyncio.current_task():
-            # Waiting for our own lock would hang forever: say what to do instead.
-            raise PersistenceError(
-                "a second transaction was opened on this SQLite database while the current "
-                "task already holds one; use the transaction (tx) you were given"
-            )
+        self._refuse_nested()
         async with self._lock:
             self._holder = asyncio.current_task()
             tx = _SqliteTransaction(self, tenant_id, read_only)
@@ -253,6 +248,33 @@ class SqliteDatabase:
             finally:
                 self._holder = None
         await tx.run_after_commit()
+
+    async def run_alone(self, query: str, params: Params, *, tenant_id: str) -> list[Row]:
+        text = self._queries[query]
+        encoded = encode_params(params)
+
+        def work(conn: sqlite3.Connection) -> list[Row]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = _rows(conn.execute(text, encoded))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return rows
+
+        self._refuse_nested()
+        async with self._lock:
+            return await self.run(work)
+
+    def _refuse_nested(self) -> None:
+        if self._holder is not None and self._holder is asyncio.current_task():
+            # Waiting for our own lock would hang forever: say what to do instead.
+            raise PersistenceError(
+                "a second transaction was opened on this SQLite database while the current "
+                "task already holds one; use the transaction (tx) you were given"
+            )
 
     async def health(self) -> Health:
         started = time.perf_counter()

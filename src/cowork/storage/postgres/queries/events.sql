@@ -66,3 +66,16 @@ WHERE tenant_id = %(tenant_id)s AND position = %(position)s;
 -- name: event_count
 -- Number of events of a tenant.
 SELECT count(*) AS n FROM cowork_event_log WHERE tenant_id = %(tenant_id)s;
+
+-- name: event_append_alone
+-- event_append as a statement of its own (autocommit, one round trip): it sets the tenant
+-- scope that the row-level security check reads before producing its row.
+WITH scope AS MATERIALIZED (SELECT set_config('cowork.tenant_id', %(tenant_id)s, true) AS t)
+INSERT INTO cowork_event_log
+    (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
+     correlation_id, causation_id, occurred_at)
+SELECT scope.t, %(event_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s,
+       %(payload)s, %(metadata)s, %(correlation_id)s, %(causation_id)s, %(occurred_at)s
+FROM scope
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+RETURNING position, tx_id, recorded_at;

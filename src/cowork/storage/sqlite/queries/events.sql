@@ -69,3 +69,14 @@ WHERE tenant_id = :tenant_id AND position = :position;
 -- name: event_count
 -- Number of events of a tenant.
 SELECT count(*) AS n FROM cowork_event_log WHERE tenant_id = :tenant_id;
+
+-- name: event_append_alone
+-- event_append as a statement of its own (the adapter wraps it in BEGIN IMMEDIATE/COMMIT).
+INSERT INTO cowork_event_log
+    (tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
+     metadata, correlation_id, causation_id, occurred_at, recorded_at)
+VALUES (:tenant_id, (SELECT coalesce(max(position), 0) + 1 FROM cowork_event_log), 0,
+        :event_id, :event_type, :aggregate_type, :aggregate_id, :payload, :metadata,
+        :correlation_id, :causation_id, :occurred_at, :now)
+ON CONFLICT (tenant_id, event_id) DO NOTHING
+RETURNING position, tx_id, recorded_at;
