@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cowork.errors import ValidationError
 
-__all__ = ["MAX_ID_LENGTH", "TenantScope", "validate_id"]
+__all__ = ["MAX_ID_LENGTH", "TenantScope", "validate_id", "validate_limit"]
 
 MAX_ID_LENGTH = 128
 # Printable, no whitespace or control characters; safe in logs, URLs and SQL literals.
@@ -27,6 +27,13 @@ def validate_id(value: object, what: str, *, max_length: int = MAX_ID_LENGTH) ->
             f"{what} {value[:40]!r} has characters that are not allowed; use letters, digits "
             "and . _ : @ / + = - (starting with a letter or digit)"
         )
+    return value
+
+
+def validate_limit(value: object, *, maximum: int = 10_000, what: str = "limit") -> int:
+    """A page size: an integer from 1 to ``maximum`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValidationError(f"{what} must be an integer from 1 to {maximum}, got {value!r}")
     return value
 
 

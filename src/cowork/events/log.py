@@ -17,7 +17,7 @@ from cowork.events.patterns import validate_event_type
 from cowork.events.sanitize import DEFAULT_POLICY, SanitizePolicy, sanitize_object
 from cowork.ids import new_id
 from cowork.storage.port import Json, Row, Transaction
-from cowork.tenancy import validate_id
+from cowork.tenancy import validate_id, validate_limit
 
 __all__ = [
     "Appended",
@@ -199,8 +199,7 @@ async def read_events(
     tx: Transaction, tenant_id: str, after: Cursor = START, limit: int = 500
 ) -> list[EventEnvelope]:
     """A page of events after ``after`` in commit order (gap-free on PostgreSQL)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"limit must be an integer from 1 to {MAX_PAGE}, got {limit!r}")
+    validate_limit(limit, maximum=MAX_PAGE)
     rows = await tx.fetch_all(
         "event_read_after",
         {"tenant_id": tenant_id, "after_tx": after[0], "after_position": after[1], "limit": limit},

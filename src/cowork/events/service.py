@@ -20,7 +20,7 @@ from cowork.events.log import (
 )
 from cowork.events.patterns import EventPattern
 from cowork.service import TenantService, utcnow
-from cowork.tenancy import validate_id
+from cowork.tenancy import validate_id, validate_limit
 
 __all__ = ["EventsService"]
 
@@ -121,6 +121,7 @@ class EventsService(TenantService):
         self, *, after: int | EventEnvelope | None = None, page_size: int = 500
     ) -> AsyncIterator[EventEnvelope]:
         """Every event after ``after``, read page by page (memory stays bounded)."""
+        validate_limit(page_size, what="page_size")
         cursor_after: int | EventEnvelope | None = after
         while True:
             page = await self.read(after=cursor_after, limit=page_size)

@@ -12,7 +12,7 @@ from cowork.events.log import head_cursor
 from cowork.ids import new_id
 from cowork.jsondoc import validate_document
 from cowork.service import TenantService
-from cowork.tenancy import validate_id
+from cowork.tenancy import validate_id, validate_limit
 from cowork.workflows.actions import ActionHandler
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.engine import start_instance
@@ -150,6 +150,7 @@ class WorkflowsService(TenantService):
     ) -> builtins.list[WorkflowInstance]:
         if workflow_id is not None:
             validate_id(workflow_id, "workflow_id")
+        validate_limit(limit)
         status_value = None if status is None else _status(status).value
         async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all(

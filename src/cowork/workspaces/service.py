@@ -17,7 +17,7 @@ from cowork.ids import new_id
 from cowork.jsondoc import validate_document
 from cowork.service import TenantService, utcnow
 from cowork.storage.port import Json
-from cowork.tenancy import validate_id
+from cowork.tenancy import validate_id, validate_limit
 from cowork.transaction import TransactionContext
 from cowork.workspaces.records import Workspace, WorkspaceStatus, next_status
 
@@ -151,6 +151,7 @@ class WorkspacesService(TenantService):
     ) -> builtins.list[Workspace]:
         if project_id is not None:
             validate_id(project_id, "project_id")
+        validate_limit(limit)
         status_value = None if status is None else _status(status).value
         async with self._transaction(read_only=True) as ctx:
             rows = await ctx.tx.fetch_all(
