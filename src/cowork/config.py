@@ -33,6 +33,11 @@ Environment variable / setting                  Default            Meaning
 ``COWORK_DATA_DIR`` / ``data_dir``              see below          directory of the embedded SQLite
 ``COWORK_LOG_LEVEL`` / ``log_level``            ``INFO``           DEBUG, INFO, WARNING or ERROR
 ``COWORK_LOG_FORMAT`` / ``log_format``          ``plain``          ``plain`` or ``json``
+``COWORK_WORKFLOW_LEASE_SECONDS`` /            ``30``             a workflow step's lease; when
+``workflow_lease_seconds``                                         it expires another worker resumes
+``COWORK_WORKER_STOP_GRACE_SECONDS`` /          ``8``              on shutdown, how long a running
+``stop_grace_seconds``                                             step may finish before it is
+                                                                   rolled back and released
 ``COWORK_CONFIG_FILE``                          (none)             config file to read (environment
                                                                    only; or ``config_file=``)
 =============================================== ================== =================================
@@ -128,6 +133,8 @@ _SPECS: dict[str, _Spec] = {
     "data_dir": _Spec("path", ("COWORK_DATA_DIR",)),
     "log_level": _Spec("level", ("COWORK_LOG_LEVEL",)),
     "log_format": _Spec("format", ("COWORK_LOG_FORMAT",)),
+    "workflow_lease_seconds": _Spec("float", ("COWORK_WORKFLOW_LEASE_SECONDS",), 0, exclusive=True),
+    "stop_grace_seconds": _Spec("float", ("COWORK_WORKER_STOP_GRACE_SECONDS",), 0),
 }
 #: Settings whose values are never shown in an error message.
 _SECRET_SETTINGS = frozenset({"database_url"})
@@ -171,6 +178,8 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     log_level: str = "INFO"
     log_format: Literal["plain", "json"] = "plain"
+    workflow_lease_seconds: float = Field(default=30.0, gt=0)
+    stop_grace_seconds: float = Field(default=8.0, ge=0)
 
     _resolved_secrets: tuple[str, ...] = PrivateAttr(default=())
 

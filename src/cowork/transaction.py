@@ -43,6 +43,17 @@ class TransactionContext:
     def record_published(self, envelopes: list[EventEnvelope]) -> None:
         self._published.extend(envelopes)
 
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Undo only this scope's writes (and forget its published events) on an exception."""
+        published = len(self._published)
+        try:
+            async with self.tx.savepoint():
+                yield
+        except BaseException:
+            del self._published[published:]
+            raise
+
     def _after_commit(self) -> None:
         published, self._published = self._published, []
         self.core.committed(self.scope.tenant_id, published)

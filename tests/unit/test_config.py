@@ -81,6 +81,8 @@ def test_every_environment_variable_is_read() -> None:
         "COWORK_DATA_DIR": "/var/lib/cowork",
         "COWORK_LOG_LEVEL": "debug",
         "COWORK_LOG_FORMAT": "JSON",
+        "COWORK_WORKFLOW_LEASE_SECONDS": "4.5",
+        "COWORK_WORKER_STOP_GRACE_SECONDS": "2",
     }
     s = load(env)
     assert s.model_dump() == {
@@ -99,6 +101,8 @@ def test_every_environment_variable_is_read() -> None:
         "data_dir": Path("/var/lib/cowork"),
         "log_level": "DEBUG",
         "log_format": "json",
+        "workflow_lease_seconds": 4.5,
+        "stop_grace_seconds": 2.0,
     }
 
 

@@ -45,7 +45,13 @@ class Worker:
     """A ``cowork worker`` subprocess serving the demo tenant."""
 
     def __init__(self, url: str, tenant: str, marker: Path) -> None:
-        env = {**os.environ, MARKER_ENV: str(marker), "COWORK_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            MARKER_ENV: str(marker),
+            "COWORK_LOG_LEVEL": "WARNING",
+            # A killed worker's step is resumed when its lease expires: keep the demo short.
+            "COWORK_WORKFLOW_LEASE_SECONDS": "3",
+        }
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
             [
                 sys.executable,

@@ -92,6 +92,10 @@ class Transaction(Protocol):
         """Call ``callback`` once the transaction has committed (never on rollback)."""
         ...
 
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested scope: an exception inside undoes only its writes, then propagates."""
+        ...
+
 
 class MigrationSession(Protocol):
     """A dedicated connection for the migration runner."""

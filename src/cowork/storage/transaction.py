@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from cowork.storage.port import AfterCommit
 
-__all__ = ["AfterCommitHooks"]
+__all__ = ["AfterCommitHooks", "savepoint_scope"]
+
+_names = itertools.count(1)
+
+
+@asynccontextmanager
+async def savepoint_scope(run: Callable[[str], Awaitable[object]]) -> AsyncIterator[None]:
+    """SAVEPOINT / RELEASE, or ROLLBACK TO on an exception (then re-raised); ``run`` executes
+    one SQL command on the transaction's connection."""
+    name = f"cowork_sp_{next(_names)}"
+    await run(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        await run(f"ROLLBACK TO SAVEPOINT {name}")
+        await run(f"RELEASE SAVEPOINT {name}")
+        raise
+    await run(f"RELEASE SAVEPOINT {name}")
+
 
 _log = logging.getLogger("cowork.storage")
 

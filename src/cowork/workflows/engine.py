@@ -16,14 +16,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cowork.consumers.subscription import DurableSubscription
-from cowork.errors import CoworkError, PersistenceUnavailable
-from cowork.events.envelope import EventEnvelope
+from cowork.errors import CoworkError, PersistenceUnavailable, ValidationError
+from cowork.events.envelope import EventEnvelope, NewEvent
+from cowork.events.log import append_events, prepare_event
 from cowork.events.patterns import EventPattern
 from cowork.ids import new_id
+from cowork.jsondoc import validate_document
 from cowork.service import utcnow
 from cowork.tenancy import TenantScope
 from cowork.transaction import TransactionContext, open_transaction
@@ -37,9 +40,17 @@ from cowork.workflows.store import WorkflowStore
 if TYPE_CHECKING:
     from cowork.core import Core
 
-__all__ = ["CONSUMER_ID", "DefinitionCache", "WorkflowEngine", "start_instance"]
+__all__ = [
+    "CONSUMER_ID",
+    "DEFINITION_REGISTERED",
+    "DefinitionCache",
+    "WorkflowEngine",
+    "register_definition",
+    "start_instance",
+]
 
 CONSUMER_ID = "cowork.workflows"
+DEFINITION_REGISTERED = "workflow:definition:registered"
 _log = logging.getLogger("cowork.workflows")
 _CACHE_SECONDS = 2.0
 
@@ -71,6 +82,31 @@ class DefinitionCache:
             await self.refresh(store, force=True)
             found = self.by_version[(workflow_id, version)]
         return found
+
+
+async def register_definition(
+    ctx: TransactionContext, definition: WorkflowDefinition, *, announce: bool = True
+) -> bool:
+    """Store a definition version and, when it is new, announce it in the same transaction
+    (built-ins are not announced: every engine registers and loads them when it starts)."""
+    created = await WorkflowStore(ctx.tx, ctx.scope).register(definition)
+    if created and announce:
+        prepared = prepare_event(
+            NewEvent(
+                event_type=DEFINITION_REGISTERED,
+                aggregate_type="workflow-definition",
+                aggregate_id=definition.workflow_id,
+                payload={
+                    "workflowId": definition.workflow_id,
+                    "version": definition.version,
+                    "checksum": definition.checksum,
+                    "trigger": definition.trigger,
+                },
+            )
+        )
+        appended = await append_events(ctx.tx, ctx.scope.tenant_id, [prepared])
+        ctx.record_published(appended.new)
+    return created
 
 
 async def start_instance(
@@ -132,7 +168,7 @@ class WorkflowEngine:
         async with open_transaction(self.core, self.scope) as ctx:
             store = WorkflowStore(ctx.tx, self.scope)
             for definition in BUILTIN_WORKFLOWS:
-                await store.register(definition)
+                await register_definition(ctx, definition, announce=False)
             await self.cache.refresh(store, force=True)
         if not self._run:
             return
@@ -149,11 +185,18 @@ class WorkflowEngine:
         )
 
     async def stop(self) -> None:
+        """Stop: a running step may finish within the grace period; after it, the step is
+        cancelled (its transaction rolls back) and its lease released for another worker."""
         self._stop.set()
         self._waiter.set()
         if self._subscription is not None:
             await self._subscription.stop()
         if self._executor is not None:
+            done, _ = await asyncio.wait(
+                {self._executor}, timeout=self.core.settings.stop_grace_seconds
+            )
+            if not done:
+                self._executor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._executor
         self._waiter.close()
@@ -164,7 +207,9 @@ class WorkflowEngine:
     # -- event side -----------------------------------------------------------------------------
     async def _on_event(self, event: EventEnvelope, ctx: TransactionContext) -> None:
         store = WorkflowStore(ctx.tx, self.scope)
-        await self.cache.refresh(store)
+        # A registration commits its event with the definition, so every trigger published
+        # after it comes later in the log: refreshing here means none is handled stale.
+        await self.cache.refresh(store, force=event.event_type == DEFINITION_REGISTERED)
         for definition in list(self.cache.latest.values()):
             if definition.trigger and EventPattern.parse(definition.trigger).matches(
                 event.event_type
@@ -215,9 +260,18 @@ class WorkflowEngine:
             try:
                 worked = await self.execute_one()
                 failures = 0
-            except CoworkError as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
                 failures += 1
-                _log.warning("workflow executor (%s): %s", self.scope.tenant_id, exc)
+                level = logging.WARNING if isinstance(exc, CoworkError) else logging.ERROR
+                _log.log(
+                    level,
+                    "workflow executor (%s): %s",
+                    self.scope.tenant_id,
+                    exc,
+                    exc_info=not isinstance(exc, CoworkError),
+                )
                 await self._pause(min(5.0, 0.1 * 2**failures))
                 continue
             if worked:
@@ -236,72 +290,102 @@ class WorkflowEngine:
             return poll
         return max(0.0, min(poll, (wake - utcnow()).total_seconds()))
 
+    @property
+    def lease_seconds(self) -> float:
+        return self.core.settings.workflow_lease_seconds
+
     async def execute_one(self, now: datetime | None = None) -> bool:
-        """Run one due transition; False when nothing was due."""
+        """Lease one due instance and run its transition; False when nothing was due.
+
+        The lease is taken and committed first, so the step itself (an action may take long)
+        runs without holding a row lock or a transaction id; other workers skip leased
+        instances, and a lease of a dead worker expires. The transition then re-locks the row,
+        checks it is unchanged, and commits the step's writes, the instance, its history and
+        events together (or nothing)."""
+        async with open_transaction(self.core, self.scope) as ctx:
+            claimed = await WorkflowStore(ctx.tx, self.scope).claim(
+                self.core.worker_id, now or utcnow(), self.lease_seconds
+            )
+        if claimed is None:
+            return False
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(claimed.instance_id))
+        finished = False
         try:
-            async with open_transaction(self.core, self.scope) as ctx:
-                store = WorkflowStore(ctx.tx, self.scope)
-                instance = await store.claim_due(now or utcnow())
-                if instance is None:
-                    return False
-                definition = await self.cache.get(
-                    store, instance.workflow_id, instance.workflow_version
-                )
-                transition = Transition(ctx, definition, instance)
-                step = (
-                    definition.steps[instance.step_index]
-                    if instance.step_index < len(definition.steps)
-                    else None
-                )
-                if instance.status is InstanceStatus.RUNNING and isinstance(step, ActionStep):
-                    await self._run_action(ctx, transition, step)
-                elif instance.status is InstanceStatus.WAITING and isinstance(step, WaitStep):
-                    await transition.timeout()
-                else:
-                    await transition.advance(scan=True)
-                await transition.save()
-                self.transitions += 1
-        except _ActionFailed as failed:
-            # The action's transaction rolled back (its writes with it); record the attempt.
-            await self._record_failure(failed)
+            await self._transition(claimed)
+            finished = True
+            self.transitions += 1
+        except _Superseded:
+            finished = True  # cancelled or taken over meanwhile: nothing of ours was written
+        except (asyncio.CancelledError, PersistenceUnavailable):
+            raise
+        except Exception as exc:
+            await self._quarantine(claimed, f"{type(exc).__name__}: {exc}")
+            finished = True
+        finally:
+            heartbeat.cancel()
+            if not finished:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._release(claimed.instance_id))
         return True
 
-    async def _run_action(
-        self, ctx: TransactionContext, transition: Transition, step: ActionStep
-    ) -> None:
-        instance = transition.current
-        handler = self.core.actions.get(step.action)
-        if handler is None:
-            raise _ActionFailed(
-                instance, f"no handler registered for action {step.action!r} in this worker"
-            )
-        action_ctx = ActionContext(
-            instance=instance, step_name=step.name, attempt=instance.attempts + 1, tx=ctx
-        )
-        try:
-            result = await handler(action_ctx)
-        except PersistenceUnavailable:
-            raise  # the database went away: not an attempt; the loop backs off
-        except Exception as exc:
-            raise _ActionFailed(instance, f"{type(exc).__name__}: {exc}") from exc
-        if result:
-            transition.merge_data(dict(result))
-        transition.complete_step(detail={"attempt": action_ctx.attempt})
-        await transition.advance(scan=True)
+    async def _heartbeat(self, instance_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            with contextlib.suppress(CoworkError):
+                async with open_transaction(self.core, self.scope) as ctx:
+                    await WorkflowStore(ctx.tx, self.scope).heartbeat(
+                        instance_id, self.core.worker_id, self.lease_seconds
+                    )
 
-    async def _record_failure(self, failed: _ActionFailed) -> None:
+    async def _release(self, instance_id: str) -> None:
+        async with open_transaction(self.core, self.scope) as ctx:
+            await WorkflowStore(ctx.tx, self.scope).release(instance_id, self.core.worker_id)
+
+    async def _transition(self, claimed: WorkflowInstance) -> None:
         async with open_transaction(self.core, self.scope) as ctx:
             store = WorkflowStore(ctx.tx, self.scope)
-            instance = await store.lock(failed.instance.instance_id)
-            if instance is None or instance.row_version != failed.instance.row_version:
-                return  # cancelled or moved on meanwhile
-            definition = await self.cache.get(
-                store, instance.workflow_id, instance.workflow_version
-            )
-            step = definition.steps[instance.step_index]
-            assert isinstance(step, ActionStep)
-            transition = Transition(ctx, definition, instance)
-            attempt = instance.attempts + 1
+            definition = await self.cache.get(store, claimed.workflow_id, claimed.workflow_version)
+            steps = definition.steps
+            step = steps[claimed.step_index] if claimed.step_index < len(steps) else None
+            outcome: _Outcome | None = None
+            if claimed.status is InstanceStatus.RUNNING and isinstance(step, ActionStep):
+                outcome = await self._run_action(ctx, claimed, step)
+            current = await store.lock(claimed.instance_id)
+            if (
+                current is None
+                or current.row_version != claimed.row_version
+                or current.lease_owner != self.core.worker_id
+            ):
+                raise _Superseded
+            transition = Transition(ctx, definition, current)
+            if outcome is not None and isinstance(step, ActionStep):
+                if outcome.error is None:
+                    transition.merge_data(outcome.data)
+                    transition.complete_step(detail={"attempt": outcome.attempt})
+                    await transition.advance(scan=True)
+                else:
+                    self._record_attempt(transition, step, outcome.attempt, outcome.error)
+            elif current.status is InstanceStatus.WAITING and isinstance(step, WaitStep):
+                await transition.timeout()
+            else:
+                await transition.advance(scan=True)
+            await transition.save()
+
+    async def _run_action(
+        self, ctx: TransactionContext, instance: WorkflowInstance, step: ActionStep
+    ) -> _Outcome:
+        attempt = instance.attempts + 1
+        handler = self.core.actions.get(step.action)
+        if handler is None:
+            return _Outcome(attempt, error=f"no handler registered for action {step.action!r}")
+        action_ctx = ActionContext(instance=instance, step_name=step.name, attempt=attempt, tx=ctx)
+        try:
+            async with ctx.savepoint():  # a failing action's writes are undone, ours go on
+                result = await handler(action_ctx)
+                data = _action_result(step.action, result)
+        except (asyncio.CancelledError, PersistenceUnavailable):
+            raise
+        except Exception as exc:
             _log.warning(
                 "workflow %s instance %s: action %r failed (attempt %d/%d): %s",
                 instance.workflow_id,
@@ -309,23 +393,74 @@ class WorkflowEngine:
                 step.action,
                 attempt,
                 step.max_attempts,
-                failed.message,
+                exc,
             )
-            if attempt >= step.max_attempts:
-                transition.retry_later(failed.message, 0)
-                transition.finish_failed(
-                    f"action {step.action!r} failed {attempt} times; last error: {failed.message}"
+            return _Outcome(attempt, error=f"{type(exc).__name__}: {exc}"[:4000])
+        return _Outcome(attempt, data=data)
+
+    @staticmethod
+    def _record_attempt(transition: Transition, step: ActionStep, attempt: int, error: str) -> None:
+        if attempt >= step.max_attempts:
+            transition.finish_failed(
+                f"action {step.action!r} failed {attempt} times; last error: {error}",
+                detail={"attempt": attempt},
+            )
+        else:
+            transition.retry_later(error, backoff_for(step, attempt))
+
+    async def _quarantine(self, claimed: WorkflowInstance, error: str) -> None:
+        """A transition failed outside user code: count it as an attempt, back off, and fail
+        the instance after a few, so that one bad instance cannot starve the others."""
+        _log.error(
+            "workflow %s instance %s: transition failed: %s",
+            claimed.workflow_id,
+            claimed.instance_id,
+            error,
+        )
+        async with open_transaction(self.core, self.scope) as ctx:
+            store = WorkflowStore(ctx.tx, self.scope)
+            current = await store.lock(claimed.instance_id)
+            if current is None or current.row_version != claimed.row_version:
+                return
+            definition = await self.cache.get(store, current.workflow_id, current.workflow_version)
+            steps = definition.steps
+            step = steps[current.step_index] if current.step_index < len(steps) else None
+            limit = (
+                step
+                if isinstance(step, ActionStep)
+                else ActionStep(
+                    name="transition", action="transition", max_attempts=3, backoff_seconds=1.0
                 )
+            )
+            transition = Transition(ctx, definition, current)
+            if current.step_index < len(steps):
+                self._record_attempt(transition, limit, current.attempts + 1, error)
             else:
-                transition.retry_later(failed.message, backoff_for(step, attempt))
+                transition.finish_failed(error)
             await transition.save()
 
 
-class _ActionFailed(Exception):
-    def __init__(self, instance: WorkflowInstance, message: str) -> None:
-        super().__init__(message)
-        self.instance = instance
-        self.message = message[:4000]
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    attempt: int
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class _Superseded(Exception):
+    """The instance changed or lost its lease while the step ran; nothing was written."""
+
+
+def _action_result(action: str, result: object) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if not isinstance(result, Mapping):
+        raise ValidationError(
+            f"action {action!r} returned {type(result).__name__}; return a mapping or None"
+        )
+    data = dict(result)
+    validate_document(data, what=f"result of action {action!r}", max_bytes=256 * 1024)
+    return data
 
 
 def backoff_for(step: ActionStep, attempt: int) -> float:

@@ -39,6 +39,8 @@ __all__ = ["Transition", "before", "event_matches_wait"]
 
 _log = logging.getLogger("cowork.workflows")
 _SCAN_PAGE = 500
+_HORIZON_KEY = "_timeoutHorizon"
+_HORIZON_CHECKS_KEY = "_timeoutChecks"
 _MAX_INLINE_STEPS = 1000
 
 
@@ -177,17 +179,18 @@ class Transition:
         self._record("completed", previous)
         self._event("workflow:completed")
 
-    def finish_failed(self, error: str) -> None:
+    def finish_failed(self, error: str, *, detail: dict[str, Any] | None = None) -> None:
         previous = self.current.status
         inst = self.current
-        name = (
-            self.definition.steps[inst.step_index].name
-            if inst.step_index < len(self.definition.steps)
-            else None
-        )
+        steps = self.definition.steps
+        name = steps[inst.step_index].name if inst.step_index < len(steps) else None
         self._set(status=InstanceStatus.FAILED, ended_at=utcnow(), wake_at=None, last_error=error)
         self._record(
-            "failed", previous, step_index=inst.step_index, step_name=name, detail={"error": error}
+            "failed",
+            previous,
+            step_index=inst.step_index,
+            step_name=name,
+            detail={"error": error, **(detail or {})},
         )
         self._event("workflow:failed", error=error, step=name)
 
@@ -209,6 +212,11 @@ class Transition:
             step_name=step.name,
             detail={"error": error, "attempt": attempts, "retryInSeconds": round(delay, 3)},
         )
+
+    def _forget_horizon(self) -> None:
+        hidden = (_HORIZON_KEY, _HORIZON_CHECKS_KEY)
+        if any(key in self.current.state for key in hidden):
+            self._set(state={k: v for k, v in self.current.state.items() if k not in hidden})
 
     def merge_data(self, result: dict[str, Any]) -> None:
         state = dict(self.current.state)
@@ -299,13 +307,28 @@ class Transition:
             cursor = page[-1].cursor
 
     async def timeout(self) -> None:
-        """A wait step's deadline passed: take a matching event if one exists, else branch."""
+        """A wait step's deadline passed: take a matching event if one exists, else branch.
+
+        An event committed before the deadline may not be readable yet on PostgreSQL (an older
+        transaction still open holds the read horizon back). So the timeout is taken only once
+        every transaction that had started when the deadline was noticed has ended; until then
+        the instance re-checks shortly (the horizon to wait for is kept in its state)."""
         inst = self.current
         step = self.definition.steps[inst.step_index]
         assert isinstance(step, WaitStep)
         if await self._scan_for(step):
+            self._forget_horizon()
             await self.advance(scan=True)
             return
+        xmin, xmax = await self.store.horizon()
+        needed = int(inst.state.get(_HORIZON_KEY, xmax))
+        if xmin < needed:
+            checks = int(inst.state.get(_HORIZON_CHECKS_KEY, 0)) + 1
+            state = {**inst.state, _HORIZON_KEY: needed, _HORIZON_CHECKS_KEY: checks}
+            delay = min(1.0, 0.02 * 2 ** min(checks, 6))
+            self._set(state=state, wake_at=utcnow() + timedelta(seconds=delay))
+            return
+        self._forget_horizon()
         target = step.on_timeout or "fail"
         self._set(wake_at=None)
         if self.jump(target, kind="timed_out", detail={"timeoutSeconds": step.timeout_seconds}):

@@ -44,6 +44,8 @@ class WorkflowInstance:
     ended_at: datetime | None
     row_version: int
     event_cursor: tuple[int, int]
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> WorkflowInstance:
@@ -66,6 +68,8 @@ class WorkflowInstance:
             ended_at=row["ended_at"],
             row_version=row["row_version"],
             event_cursor=(row["event_tx_id"], row["event_position"]),
+            lease_owner=row["lease_owner"],
+            lease_expires_at=row["lease_expires_at"],
         )
 
     @property

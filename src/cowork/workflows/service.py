@@ -15,7 +15,7 @@ from cowork.service import TenantService
 from cowork.tenancy import validate_id, validate_limit
 from cowork.workflows.actions import ActionHandler
 from cowork.workflows.definition import WorkflowDefinition
-from cowork.workflows.engine import start_instance
+from cowork.workflows.engine import register_definition, start_instance
 from cowork.workflows.machine import Transition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
 from cowork.workflows.store import WorkflowStore
@@ -50,10 +50,10 @@ class WorkflowsService(TenantService):
             raise ValidationError("register takes a cowork.WorkflowDefinition")
         await self._engine_ready()
         async with self._transaction() as ctx:
-            created = await WorkflowStore(ctx.tx, self._scope).register(definition)
+            created = await register_definition(ctx, definition)
         engine = self._core.workflows.running(self._scope.tenant_id)
-        if engine is not None:
-            async with self._transaction() as ctx:
+        if engine is not None and created:
+            async with self._transaction(read_only=True) as ctx:
                 await engine.cache.refresh(WorkflowStore(ctx.tx, self._scope), force=True)
         return created
 

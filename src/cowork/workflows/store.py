@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cowork.errors import DefinitionConflict, StorageConflict
@@ -112,14 +112,39 @@ class WorkflowStore:
         )
         return [WorkflowInstance.from_row(r) for r in rows]
 
-    async def claim_due(self, now: datetime) -> WorkflowInstance | None:
-        row = await self.tx.fetch_one("wf_instance_claim_due", self._params(now=now))
+    async def claim(
+        self, owner: str, now: datetime, lease_seconds: float
+    ) -> WorkflowInstance | None:
+        """Lease the next due instance nobody holds (None when nothing is due)."""
+        row = await self.tx.fetch_one(
+            "wf_instance_claim",
+            self._params(owner=owner, now=now, expires=now + timedelta(seconds=lease_seconds)),
+        )
         return None if row is None else WorkflowInstance.from_row(row)
 
+    async def heartbeat(self, instance_id: str, owner: str, lease_seconds: float) -> bool:
+        expires = utcnow() + timedelta(seconds=lease_seconds)
+        renewed = await self.tx.execute(
+            "wf_instance_heartbeat",
+            self._params(instance_id=instance_id, owner=owner, expires=expires),
+        )
+        return renewed > 0
+
+    async def release(self, instance_id: str, owner: str) -> None:
+        await self.tx.execute(
+            "wf_instance_release", self._params(instance_id=instance_id, owner=owner)
+        )
+
     async def next_wake(self) -> datetime | None:
-        row = await self.tx.fetch_one("wf_next_wake", self._params())
+        row = await self.tx.fetch_one("wf_next_wake", self._params(now=utcnow()))
         value: datetime | None = None if row is None else row["wake_at"]
         return value
+
+    async def horizon(self) -> tuple[int, int]:
+        """(xmin, xmax) of this transaction's snapshot (see the wf_horizon query)."""
+        row = await self.tx.fetch_one("wf_horizon")
+        assert row is not None
+        return int(row["xmin"]), int(row["xmax"])
 
     async def update(self, instance: WorkflowInstance, **fields: Any) -> None:
         values = {
@@ -132,6 +157,7 @@ class WorkflowStore:
             "event_cursor": instance.event_cursor,
             "ended_at": instance.ended_at,
             "lease_owner": None,
+            "lease_expires_at": None,
             **fields,
         }
         count = await self.tx.execute(
@@ -147,6 +173,7 @@ class WorkflowStore:
                 event_tx_id=values["event_cursor"][0],
                 event_position=values["event_cursor"][1],
                 lease_owner=values["lease_owner"],
+                lease_expires_at=values["lease_expires_at"],
                 ended_at=values["ended_at"],
                 row_version=instance.row_version,
                 now=utcnow(),

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -31,7 +31,7 @@ from cowork.storage.postgres.migrations_session import PostgresMigrationSession
 from cowork.storage.postgres.notify import PostgresWakeups
 from cowork.storage.postgres.tls import secure_url
 from cowork.storage.queries import QuerySet, load_queries
-from cowork.storage.transaction import AfterCommitHooks
+from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 
 __all__ = ["PostgresDatabase"]
 
@@ -117,6 +117,15 @@ class _PgTransaction(AfterCommitHooks):
         try:
             cur = await self._conn.execute(self._queries[query], params)
             return await cur.fetchall()
+        except psycopg.Error as exc:
+            raise translate(exc, secrets=self._secrets) from None
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        return savepoint_scope(self._command)
+
+    async def _command(self, command: str) -> None:
+        try:
+            await self._conn.execute(command.encode("ascii"))
         except psycopg.Error as exc:
             raise translate(exc, secrets=self._secrets) from None
 

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.sqlite.convert import encode_params, register_converters
 from cowork.storage.sqlite.errors import translate
 from cowork.storage.sqlite.migrations_session import SqliteMigrationSession
-from cowork.storage.transaction import AfterCommitHooks
+from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 from cowork.storage.wakeup import LocalWakeups
 
 __all__ = ["SqliteDatabase", "sqlite_path_from_url"]
@@ -114,6 +114,16 @@ class _SqliteTransaction(AfterCommitHooks):
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         _, rows = await self._call(query, params, fetch=True)
         return rows
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        return savepoint_scope(self._command)
+
+    async def _command(self, command: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            self._begin_if_needed(conn)
+            conn.execute(command)
+
+        await self._db.run(work)
 
     async def finish(self, commit: bool) -> None:
         if not self._begun:

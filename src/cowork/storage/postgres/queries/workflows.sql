@@ -58,18 +58,42 @@ WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s
 ORDER BY created_at, instance_id
 FOR UPDATE;
 
--- name: wf_instance_claim_due
--- The next due instance no other worker holds (SKIP LOCKED), locked for this transition.
-SELECT * FROM cowork_workflow_instance
-WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting') AND wake_at <= %(now)s
-ORDER BY wake_at, instance_id
-LIMIT 1
-FOR UPDATE SKIP LOCKED;
+-- name: wf_instance_claim
+-- Lease the next due instance that no live worker holds. The row lock (SKIP LOCKED) lasts only
+-- for this statement; the lease then keeps other workers away while the step runs.
+UPDATE cowork_workflow_instance AS i
+SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
+FROM (SELECT tenant_id, instance_id FROM cowork_workflow_instance
+      WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting')
+        AND wake_at <= %(now)s AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
+      ORDER BY wake_at, instance_id
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED) AS due
+WHERE i.tenant_id = due.tenant_id AND i.instance_id = due.instance_id
+RETURNING i.*;
+
+-- name: wf_instance_heartbeat
+-- Extend our lease on an instance; no row means we lost it.
+UPDATE cowork_workflow_instance SET lease_expires_at = %(expires)s
+WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s AND lease_owner = %(owner)s;
+
+-- name: wf_instance_release
+-- Give a lease back without changing the instance (a step that did not finish).
+UPDATE cowork_workflow_instance SET lease_owner = NULL, lease_expires_at = NULL
+WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s AND lease_owner = %(owner)s;
 
 -- name: wf_next_wake
--- When the next instance of a tenant becomes due.
-SELECT min(wake_at) AS wake_at FROM cowork_workflow_instance
+-- When the next instance of a tenant becomes due (or a held lease expires).
+SELECT min(CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > %(now)s
+                THEN lease_expires_at ELSE wake_at END) AS wake_at
+FROM cowork_workflow_instance
 WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
+
+-- name: wf_horizon
+-- The reader horizon: every transaction with an id below xmin has ended; ids from xmax on
+-- had not started when this snapshot was taken.
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+       pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax;
 
 -- name: wf_instance_update
 -- Write an instance's new state: compare-and-set on row_version.
@@ -77,7 +101,8 @@ UPDATE cowork_workflow_instance
 SET status = %(status)s, step_index = %(step_index)s, state = %(state)s,
     attempts = %(attempts)s, last_error = %(last_error)s, wake_at = %(wake_at)s,
     event_tx_id = %(event_tx_id)s, event_position = %(event_position)s,
-    lease_owner = %(lease_owner)s, updated_at = %(now)s, ended_at = %(ended_at)s,
+    lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s,
+    updated_at = %(now)s, ended_at = %(ended_at)s,
     row_version = row_version + 1
 WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
   AND row_version = %(row_version)s;

@@ -55,17 +55,38 @@ WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id
   AND correlation_key = :correlation_key AND status IN ('running', 'waiting')
 ORDER BY created_at, instance_id;
 
--- name: wf_instance_claim_due
--- The next due instance (SQLite's write lock serialises workers).
-SELECT * FROM cowork_workflow_instance
-WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at <= :now
-ORDER BY wake_at, instance_id
-LIMIT 1;
+-- name: wf_instance_claim
+-- Lease the next due instance that no live worker holds (SQLite's write lock serialises).
+UPDATE cowork_workflow_instance
+SET lease_owner = :owner, lease_expires_at = :expires
+WHERE tenant_id = :tenant_id AND instance_id = (
+    SELECT instance_id FROM cowork_workflow_instance
+    WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting')
+      AND wake_at <= :now AND (lease_owner IS NULL OR lease_expires_at < :now)
+    ORDER BY wake_at, instance_id
+    LIMIT 1)
+RETURNING *;
+
+-- name: wf_instance_heartbeat
+-- Extend our lease on an instance; no row means we lost it.
+UPDATE cowork_workflow_instance SET lease_expires_at = :expires
+WHERE tenant_id = :tenant_id AND instance_id = :instance_id AND lease_owner = :owner;
+
+-- name: wf_instance_release
+-- Give a lease back without changing the instance (a step that did not finish).
+UPDATE cowork_workflow_instance SET lease_owner = NULL, lease_expires_at = NULL
+WHERE tenant_id = :tenant_id AND instance_id = :instance_id AND lease_owner = :owner;
 
 -- name: wf_next_wake
--- When the next instance of a tenant becomes due.
-SELECT min(wake_at) AS "wake_at [TIMESTAMPTEXT]" FROM cowork_workflow_instance
+-- When the next instance of a tenant becomes due (or a held lease expires).
+SELECT min(CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > :now
+                THEN lease_expires_at ELSE wake_at END) AS "wake_at [TIMESTAMPTEXT]"
+FROM cowork_workflow_instance
 WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
+
+-- name: wf_horizon
+-- SQLite has one writer: every committed row is visible, so the horizon is always reached.
+SELECT 0 AS xmin, -1 AS xmax;
 
 -- name: wf_instance_update
 -- Write an instance's new state: compare-and-set on row_version.
@@ -73,7 +94,8 @@ UPDATE cowork_workflow_instance
 SET status = :status, step_index = :step_index, state = :state,
     attempts = :attempts, last_error = :last_error, wake_at = :wake_at,
     event_tx_id = :event_tx_id, event_position = :event_position,
-    lease_owner = :lease_owner, updated_at = :now, ended_at = :ended_at,
+    lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
+    updated_at = :now, ended_at = :ended_at,
     row_version = row_version + 1
 WHERE tenant_id = :tenant_id AND instance_id = :instance_id
   AND row_version = :row_version;

@@ -1,0 +1,301 @@
+"""Workflow workers across real processes on PostgreSQL (MISSION 4.9, 8): many instances in
+flight, a worker SIGKILLed in the middle of a step, takeover, exactly-once steps.
+
+Each worker is ``tests/support/workflow_worker.py`` (a subprocess of this test): an embedded
+worker whose action records every execution twice, once through the step's transaction (a
+``test:action:ran`` event, committed only with the step) and once through a separate autocommit
+connection (a row in a test table with start and end times, kept even when the step rolls back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import cowork
+from tests.support.workflow_worker import DEFINITION, STEPS
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "tests" / "support" / "workflow_worker.py"
+TENANT = "t-workers"
+TABLE = "test_step_log"
+TOTAL = 200
+HANG_AFTER = 40
+
+
+class WorkerProcess:
+    """One ``workflow_worker.py`` subprocess; its stdout lines are collected as they come."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.args = args
+        self.stderr_path = log_dir / f"{name}.stderr"
+        self.lines: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._changed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> WorkerProcess:
+        with self.stderr_path.open("ab") as stderr:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(SCRIPT),
+                *self.args,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+            )
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            self.lines.append(raw.decode().rstrip("\n"))
+            self._changed.set()
+        self._changed.set()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stderr_tail(self) -> str:
+        text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        return "\n".join(text.splitlines()[-30:])
+
+    async def wait_line(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        index = 0
+        while True:
+            while index < len(self.lines):
+                if self.lines[index].startswith(prefix):
+                    return self.lines[index]
+                index += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (self._reader is not None and self._reader.done()):
+                raise AssertionError(
+                    f"{self.name}: no {prefix!r} line within {timeout}s; stdout tail "
+                    f"{self.lines[-5:]}; stderr:\n{self.stderr_tail()}"
+                )
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def wait_exit(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"{self.name} did not exit within {timeout}s; stderr:\n{self.stderr_tail()}"
+            ) from None
+        if self._reader is not None:
+            await self._reader
+        return code
+
+    async def terminate(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return await self.wait_exit(timeout)
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader
+
+
+Spawn = Callable[..., Awaitable[WorkerProcess]]
+
+
+@pytest.fixture
+async def spawn(pg_url: str, tmp_path: Path) -> AsyncIterator[Spawn]:
+    """Start worker processes on ``pg_url``; whatever still runs at the end is killed."""
+    started: list[WorkerProcess] = []
+
+    async def start(name: str, *extra: str) -> WorkerProcess:
+        args = ["--url", pg_url, "--tenant", TENANT, "--table", TABLE, *extra]
+        proc = await WorkerProcess(name, args, tmp_path).start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            await proc.kill()
+
+
+@pytest.fixture
+async def admin(pg_url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    conn = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+Execution = tuple[int, str, str, int, int, float, float | None]
+
+
+async def _executions(admin: psycopg.AsyncConnection[Any]) -> list[Execution]:
+    cur = await admin.execute(
+        f"SELECT id, instance_id, step, pid, attempt, started, ended FROM {TABLE} ORDER BY id"
+    )
+    return [tuple(r) for r in await cur.fetchall()]
+
+
+async def _count(admin: psycopg.AsyncConnection[Any], where: str, *params: Any) -> int:
+    cur = await admin.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}", params)
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
+    pg_url: str, admin: psycopg.AsyncConnection[Any], spawn: Spawn
+) -> None:
+    began = time.monotonic()
+    await admin.execute(
+        f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, instance_id text NOT NULL, "
+        "step text NOT NULL, pid integer NOT NULL, attempt integer NOT NULL, "
+        "started double precision NOT NULL, ended double precision)"
+    )
+    async with await cowork.open(pg_url, tenant_id=TENANT, worker=False) as rt:
+        assert await rt.workflows.register(DEFINITION) is True
+        instances = [
+            await rt.workflows.start(
+                DEFINITION.workflow_id, input={"n": n}, idempotency_key=f"n{n}"
+            )
+            for n in range(TOTAL)
+        ]
+        ids = {i.instance_id for i in instances}
+        assert len(ids) == TOTAL
+        assert await rt.workflows.counts() == {"running": TOTAL}
+
+        # Worker A hangs inside its HANG_AFTER-th step (row lock held, event not committed).
+        a = await spawn("worker-a", "--hang-after", str(HANG_AFTER))
+        b = await spawn("worker-b")
+        await asyncio.gather(a.wait_line("READY ", 30), b.wait_line("READY ", 30))
+        _, hung_instance, hung_step, _ = (await a.wait_line("HANGING ", 30)).split()
+        hung_at = time.time()
+        # B keeps working while A holds its instance (SKIP LOCKED, not a queue behind A).
+        deadline = time.monotonic() + 15
+        while await _count(admin, "pid = %s AND started > %s", b.pid, hung_at) < 10:
+            assert time.monotonic() < deadline, f"B stalled while A hung:\n{b.stderr_tail()}"
+            await asyncio.sleep(0.05)
+        assert (
+            await _count(
+                admin,
+                "instance_id = %s AND step = %s AND pid <> %s",
+                hung_instance,
+                hung_step,
+                a.pid,
+            )
+            == 0
+        ), "another worker ran the step that A was still running"
+
+        killed_at = time.time()
+        os.kill(a.pid, signal.SIGKILL)
+        assert await a.wait_exit(10) == -signal.SIGKILL
+        c = await spawn("worker-c")
+        await c.wait_line("READY ", 30)
+
+        deadline = time.monotonic() + 40
+        while (counts := await rt.workflows.counts()) != {"completed": TOTAL}:
+            assert time.monotonic() < deadline, (
+                f"not all completed: {counts}\nB:\n{b.stderr_tail()}\nC:\n{c.stderr_tail()}"
+            )
+            await asyncio.sleep(0.1)
+        finished = time.monotonic()
+
+        assert await b.terminate() == 0, b.stderr_tail()
+        assert await c.terminate() == 0, c.stderr_tail()
+
+        # Every history: started, each step exactly once and in order, completed.
+        expected = [
+            ("started", None),
+            *(("step_completed", s) for s in STEPS),
+            ("completed", None),
+        ]
+        for instance in instances:
+            history = await rt.workflows.history(instance.instance_id)
+            assert [(h.kind, h.step_name) for h in history] == expected, (
+                instance.instance_id,
+                [(h.kind, h.step_name, h.detail) for h in history],
+            )
+            assert [h.seq for h in history] == list(range(1, len(expected) + 1))
+
+        # Exactly once through the transaction: one committed event per (instance, step).
+        ran = [
+            e async for e in rt.events.iterate(page_size=2000) if e.event_type == "test:action:ran"
+        ]
+        per_step = Counter((e.payload["instanceId"], e.payload["step"]) for e in ran)
+        assert set(per_step) == {(i, s) for i in ids for s in STEPS}
+        duplicated = {k: n for k, n in per_step.items() if n != 1}
+        assert not duplicated, f"steps committed more than once: {duplicated}"
+        committed_by = Counter(e.payload["pid"] for e in ran)
+        hung_event = next(
+            e
+            for e in ran
+            if (e.payload["instanceId"], e.payload["step"]) == (hung_instance, hung_step)
+        )
+        assert hung_event.payload["pid"] != a.pid, "the killed step's event was committed"
+        assert committed_by[a.pid] == HANG_AFTER - 1, committed_by
+        assert committed_by[b.pid] > 0 and committed_by[c.pid] > 0, committed_by
+        assert set(committed_by) == {a.pid, b.pid, c.pid}
+
+        # The instance data agrees with the committed events.
+        by_pair = {(e.payload["instanceId"], e.payload["step"]): e.payload["pid"] for e in ran}
+        for instance in await rt.workflows.list(workflow_id=DEFINITION.workflow_id, limit=TOTAL):
+            assert instance.data == {f"{s}.pid": by_pair[(instance.instance_id, s)] for s in STEPS}
+
+    # No two executions of one (instance, step) ever overlapped, across processes.
+    executions = await _executions(admin)
+    unfinished = [e for e in executions if e[6] is None]
+    assert [(e[1], e[2], e[3]) for e in unfinished] == [(hung_instance, hung_step, a.pid)], (
+        "only the step A was killed in should lack an end time"
+    )
+    kill_time = {a.pid: killed_at}
+    grouped: dict[tuple[str, str], list[Execution]] = defaultdict(list)
+    for execution in executions:
+        grouped[(execution[1], execution[2])].append(execution)
+    assert set(grouped) == {(i, s) for i in ids for s in STEPS}
+    for pair, runs in grouped.items():
+        runs.sort(key=lambda e: e[5])
+        for earlier, later in pairwise(runs):
+            earlier_end = earlier[6] if earlier[6] is not None else kill_time[earlier[3]]
+            assert later[5] >= earlier_end, (
+                f"{pair}: pid {later[3]} started at {later[5]:.6f} while pid {earlier[3]} ran "
+                f"it from {earlier[5]:.6f} to {earlier_end:.6f}"
+            )
+    rerun = grouped[(hung_instance, hung_step)]
+    assert len(rerun) == 2 and rerun[1][3] in (b.pid, c.pid), rerun
+    assert rerun[1][5] >= killed_at, "the killed step was taken over before the kill"
+    finished_runs = [e for e in executions if e[6] is not None]
+    assert len(finished_runs) == TOTAL * len(STEPS), (
+        f"{len(finished_runs)} finished executions for {TOTAL * len(STEPS)} steps: some step ran "
+        "to its end more than once"
+    )
+    print(
+        f"\n{TOTAL} instances, {len(executions)} executions, committed by pid "
+        f"{dict(committed_by)}, all completed {finished - began:.1f}s after the start"
+    )

@@ -1,0 +1,133 @@
+"""A workflow worker in its own process, for the multi-process workflow integration tests.
+
+Run from the project root::
+
+    python tests/support/workflow_worker.py --url postgresql://... --tenant t1 --table T
+
+It opens ``cowork.open(url, tenant_id=..., worker=True)`` (the embedded worker: the engine's
+durable consumer and its executor), registers the action ``test.record`` and the definition
+:data:`DEFINITION` (three action steps), prints ``READY <pid> <worker_id>`` and runs until SIGTERM
+(or SIGINT), which closes the runtime and exits 0 after printing ``STOPPED``.
+
+The action, per execution of a step:
+
+1. inserts ``(instance_id, step, pid, attempt, started)`` into the test table ``T`` through a
+   SEPARATE autocommit connection, so the row survives a rollback or a crash;
+2. publishes ``test:action:ran`` through ``ctx.tx`` (it commits only with the step);
+3. sleeps ``--sleep`` seconds (``asyncio.sleep``);
+4. sets ``ended`` on its row (separate connection) and returns.
+
+An execution killed mid-way leaves its row without ``ended``. With ``--hang-after N`` the N-th
+execution of this process prints ``HANGING <instance_id> <step> <pid>`` after steps 1-2 and then
+hangs (holding the instance's row lock and its uncommitted event) until it is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+import cowork
+from cowork import ActionContext, ActionStep, WorkflowDefinition
+
+ACTION = "test.record"
+STEPS = ("step-1", "step-2", "step-3")
+DEFINITION = WorkflowDefinition(
+    workflow_id="multi-worker",
+    version=1,
+    name="Three recorded actions",
+    correlation=("n",),
+    steps=tuple(
+        ActionStep(name=name, action=ACTION, max_attempts=3, backoff_seconds=0.05) for name in STEPS
+    ),
+)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--tenant", default="t1")
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--sleep", type=float, default=0.02)
+    parser.add_argument("--hang-after", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def run(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    log_conn: psycopg.AsyncConnection[Any] = await psycopg.AsyncConnection.connect(
+        args.url, autocommit=True
+    )
+    log_lock = asyncio.Lock()
+    insert = sql.SQL(
+        "INSERT INTO {} (instance_id, step, pid, attempt, started) "
+        "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+    ).format(sql.Identifier(args.table))
+    finish = sql.SQL("UPDATE {} SET ended = %s WHERE id = %s").format(sql.Identifier(args.table))
+    pid = os.getpid()
+    executions = 0
+
+    rt = await cowork.open(args.url, tenant_id=args.tenant, worker=True)
+
+    async def record(ctx: ActionContext) -> dict[str, Any]:
+        nonlocal executions
+        executions += 1
+        instance_id = ctx.instance.instance_id
+        async with log_lock:
+            cur = await log_conn.execute(
+                insert, (instance_id, ctx.step_name, pid, ctx.attempt, time.time())
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        await ctx.tx.events.publish(
+            "test:action:ran",
+            {"instanceId": instance_id, "step": ctx.step_name, "pid": pid, "attempt": ctx.attempt},
+        )
+        if args.hang_after and executions == args.hang_after:
+            _say(f"HANGING {instance_id} {ctx.step_name} {pid}")
+            await asyncio.sleep(3600)  # until SIGKILL
+        await asyncio.sleep(args.sleep)
+        async with log_lock:
+            await log_conn.execute(finish, (time.time(), row[0]))
+        return {f"{ctx.step_name}.pid": pid}
+
+    try:
+        # Before the first await after open: the embedded executor must find the handler.
+        rt.workflows.register_action(ACTION, record)
+        await rt.workflows.register(DEFINITION)
+        _say(f"READY {pid} {rt._core.worker_id}")
+        await stop.wait()
+    finally:
+        await rt.close()
+        await log_conn.close()
+    _say("STOPPED")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    return asyncio.run(run(_parse(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
