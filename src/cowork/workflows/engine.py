@@ -260,6 +260,8 @@ class WorkflowEngine:
             try:
                 worked = await self.execute_one()
                 failures = 0
+                if not worked:
+                    await self._pause(await self._idle_timeout())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -273,10 +275,6 @@ class WorkflowEngine:
                     exc_info=not isinstance(exc, CoworkError),
                 )
                 await self._pause(min(5.0, 0.1 * 2**failures))
-                continue
-            if worked:
-                continue
-            await self._pause(await self._idle_timeout())
 
     async def _pause(self, seconds: float) -> None:
         if seconds > 0:

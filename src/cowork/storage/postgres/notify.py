@@ -71,7 +71,7 @@ class PostgresWakeups(LocalWakeups):
                         "SELECT pg_notify(%(channel)s, t) FROM unnest(%(tenants)s::text[]) AS t",
                         {"channel": CHANNEL, "tenants": tenants},
                     )
-                except (psycopg.Error, OSError) as exc:
+                except Exception as exc:
                     # Other processes fall back to polling; local waiters were already woken.
                     _log.warning("could not send wake-up NOTIFY: %s", type(exc).__name__)
                     if conn is not None:

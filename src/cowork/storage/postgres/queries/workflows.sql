@@ -59,13 +59,15 @@ ORDER BY created_at, instance_id
 FOR UPDATE;
 
 -- name: wf_instance_claim
--- Lease the next due instance that no live worker holds. The row lock (SKIP LOCKED) lasts only
+-- Lease the next due instance that no live worker holds (our own stale lease included: a
+-- release lost in an outage must not keep us from our own instance). The row lock (SKIP LOCKED) lasts only
 -- for this statement; the lease then keeps other workers away while the step runs.
 UPDATE cowork_workflow_instance AS i
 SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
 FROM (SELECT tenant_id, instance_id FROM cowork_workflow_instance
       WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting')
-        AND wake_at <= %(now)s AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
+        AND wake_at <= %(now)s
+        AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < %(now)s)
       ORDER BY wake_at, instance_id
       LIMIT 1
       FOR UPDATE SKIP LOCKED) AS due

@@ -62,7 +62,8 @@ SET lease_owner = :owner, lease_expires_at = :expires
 WHERE tenant_id = :tenant_id AND instance_id = (
     SELECT instance_id FROM cowork_workflow_instance
     WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting')
-      AND wake_at <= :now AND (lease_owner IS NULL OR lease_expires_at < :now)
+      AND wake_at <= :now
+      AND (lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at < :now)
     ORDER BY wake_at, instance_id
     LIMIT 1)
 RETURNING *;
