@@ -112,9 +112,16 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
     Longer secrets go first, so that a secret containing another is masked whole.
     """
-    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+    known = {s for s in secrets if s and len(s) >= 3}
+    # A driver may quote only part of a password that holds URL delimiters ("/", "@", ":",
+    # "?", "#", "%", "="): mask those pieces too.
+    pieces = {p for s in known for p in _DELIMITERS.split(s) if len(p) >= 3}
+    for secret in sorted(known | pieces, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+_DELIMITERS = re.compile(r"[/@:?#%=&;\s]+")
 
 
 class SecretResolver:

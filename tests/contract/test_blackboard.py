@@ -49,7 +49,7 @@ async def settled_log(rt: cowork.Runtime) -> list[EventEnvelope]:
     at its own pace: they are not this domain's and are left out too.
     """
     marker = await rt.events.publish(SENTINEL)
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + 60.0  # generous: the read horizon is server-wide
     while True:
         events = await rt.events.read(limit=10_000)
         if any(e.event_id == marker.event_id for e in events):

@@ -6,6 +6,7 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cowork.arguments import mapping_arg, string_list_arg
 from cowork.blackboard.records import Feedback, FeedbackComment, FeedbackSeverity, FeedbackStatus
 from cowork.blackboard.validation import check_key, check_label
 from cowork.errors import NotFound, ValidationError
@@ -41,10 +42,8 @@ def _body(value: object, what: str = "body") -> str:
 
 
 def _tags(values: Iterable[str]) -> list[str]:
-    if isinstance(values, str):
-        raise ValidationError("tags must be a list of strings, not a string")
     tags: list[str] = []
-    for tag in values:
+    for tag in string_list_arg(values, "tags"):
         check_label(tag, "tag", 64)
         if tag not in tags:
             tags.append(tag)
@@ -77,7 +76,9 @@ class FeedbackOps(TenantService):
             check_key(artifact_key)
         level = _severity(severity)
         tag_list = _tags(tags)
-        meta = validate_document(dict(metadata or {}), what="metadata", max_bytes=64 * 1024)
+        meta = validate_document(
+            mapping_arg(metadata, "metadata"), what="metadata", max_bytes=64 * 1024
+        )
         feedback_id = new_id()
         async with self._transaction() as ctx:
             await WorkspacesService(self._core, self._scope, bound=ctx).locked(

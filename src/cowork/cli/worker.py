@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 import click
@@ -55,7 +56,7 @@ def worker_command(
             loop.add_signal_handler(sig, stop.set)
 
         def ready(rt: Runtime) -> None:
-            click.echo(f"worker ready: {rt.database.display_url}", err=True)
+            logging.getLogger("cowork.worker").info("worker ready: %s", rt.database.display_url)
 
         await run_worker(
             stop,

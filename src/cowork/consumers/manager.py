@@ -9,6 +9,7 @@ from cowork.consumers.options import ConsumerOptions
 from cowork.consumers.runner import ConsumerRunner
 from cowork.consumers.subscription import DurableSubscription
 from cowork.errors import ValidationError
+from cowork.events.envelope import EventEnvelope
 from cowork.events.patterns import EventPattern
 from cowork.tenancy import TenantScope
 
@@ -40,6 +41,7 @@ class ConsumerManager:
         transactional: bool,
         max_attempts: int | None = None,
         options: ConsumerOptions | None = None,
+        accepts: Callable[[EventEnvelope], bool] | None = None,
     ) -> DurableSubscription:
         key = (scope.tenant_id, consumer_id)
         existing = self._runners.get(key)
@@ -62,6 +64,7 @@ class ConsumerManager:
             transactional=transactional,
             start=start,
             options=opts,
+            accepts=accepts,
         )
         self._runners[key] = runner
         runner.start(run=self._core.run_worker)

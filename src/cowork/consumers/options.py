@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from cowork.errors import ValidationError
+from cowork.arguments import number_arg
 
 __all__ = ["ConsumerOptions"]
 
@@ -31,13 +31,12 @@ class ConsumerOptions:
     redrive_interval: float = 1.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or self.max_attempts < 1:
-            raise ValidationError("max_attempts must be at least 1")
-        if not 1 <= self.batch_size <= 10_000:
-            raise ValidationError("batch_size must be from 1 to 10000")
+        number_arg(self.max_attempts, "max_attempts", minimum=1, maximum=1000, integer=True)
+        number_arg(self.batch_size, "batch_size", minimum=1, maximum=10_000, integer=True)
         for name in ("backoff_initial", "backoff_max", "poll_interval", "lease_ttl"):
-            if getattr(self, name) <= 0:
-                raise ValidationError(f"{name} must be positive")
+            number_arg(getattr(self, name), name, minimum=0.001, maximum=86_400)
+        for name in ("checkpoint_interval", "redrive_interval"):
+            number_arg(getattr(self, name), name, minimum=0, maximum=86_400)
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1-based), with ±20% jitter."""

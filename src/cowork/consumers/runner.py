@@ -50,6 +50,7 @@ class ConsumerRunner:
         transactional: bool,
         start: Literal["beginning", "now"],
         options: ConsumerOptions,
+        accepts: Callable[[EventEnvelope], bool] | None = None,
     ) -> None:
         self.core = core
         self.scope = scope
@@ -59,6 +60,9 @@ class ConsumerRunner:
         self.transactional = transactional
         self.start_at = start
         self.options = options
+        # A cheap in-memory pre-filter: events it refuses are passed over like non-matching
+        # ones (no handler call, no transaction); the checkpoint still moves past them.
+        self.accepts = accepts
         self.handled = 0
         self.parked = 0
         self.holding = False
@@ -259,7 +263,9 @@ class ConsumerRunner:
             if self.stopping:
                 break
             self._check_lease()
-            if self.pattern.matches(envelope.event_type):
+            if self.pattern.matches(envelope.event_type) and (
+                self.accepts is None or self.accepts(envelope)
+            ):
                 delivered = await self._deliver(envelope, checkpoint=True)
                 if delivered is None:  # stopping mid-retry: leave it for the next holder
                     break

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cowork.arguments import timestamp_arg
 from cowork.errors import NotFound, ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.patterns import validate_event_type
@@ -106,9 +107,10 @@ def prepare_event(
     event: NewEvent, *, policy: SanitizePolicy = DEFAULT_POLICY, now: datetime | None = None
 ) -> PreparedEvent:
     """Validate names and ids, sanitise payload and metadata, fill the event id and time."""
-    occurred = event.occurred_at or now or datetime.now(UTC)
-    if occurred.tzinfo is None:
-        raise ValidationError("occurred_at must be timezone-aware (use datetime.now(UTC))")
+    if event.occurred_at is not None:
+        occurred = timestamp_arg(event.occurred_at, "occurred_at")
+    else:
+        occurred = now or datetime.now(UTC)
     return PreparedEvent(
         event_id=new_id() if event.event_id is None else validate_id(event.event_id, "event_id"),
         event_type=validate_event_type(event.event_type),

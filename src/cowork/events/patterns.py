@@ -167,6 +167,10 @@ class EventPattern:
     )
 
     def __post_init__(self) -> None:
+        if not isinstance(self.text, str):  # before the cache, which needs a hashable key
+            raise InvalidEventType(
+                f"event pattern must be a string, not {type(self.text).__name__}"
+            )
         object.__setattr__(self, "_regex", _compile(self.text))
 
     @classmethod

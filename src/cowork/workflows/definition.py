@@ -22,8 +22,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cowork.arguments import number_arg, string_list_arg
 from cowork.errors import ValidationError
 from cowork.events.patterns import EventPattern
+from cowork.jsondoc import validate_document
 from cowork.tenancy import validate_id
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 END_TARGETS = ("complete", "fail")
+_MAX_SECONDS = 10 * 365 * 86_400  # ten years: beyond that a timer is a mistake
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +125,16 @@ class FailStep:
 
 
 Step = WaitStep | ActionStep | BranchStep | CompleteStep | FailStep
+_STEP_TYPES = (WaitStep, ActionStep, BranchStep, CompleteStep, FailStep)
+
+
+def _check_text(value: str, what: str) -> None:
+    if "\x00" in value:
+        raise ValidationError(f"{what} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} is not valid Unicode (lone surrogate)") from None
 
 
 def step_from_json(data: dict[str, Any]) -> Step:
@@ -169,45 +182,72 @@ class WorkflowDefinition:
 
     def __post_init__(self) -> None:
         validate_id(self.workflow_id, "workflow_id")
-        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
-            raise ValidationError(f"version must be a positive integer, got {self.version!r}")
+        number_arg(self.version, "version", minimum=1, maximum=2**31 - 1, integer=True)
         if not isinstance(self.name, str) or not self.name.strip():
-            raise ValidationError("a workflow needs a name")
-        if not self.steps:
-            raise ValidationError(f"workflow {self.workflow_id!r} has no steps")
+            raise ValidationError("a workflow needs a name (a non-empty string)")
+        _check_text(self.name, "name")
+        if self.description is not None:
+            if not isinstance(self.description, str):
+                raise ValidationError("description must be a string")
+            _check_text(self.description, "description")
+        if not isinstance(self.steps, tuple | list) or not self.steps:
+            raise ValidationError(f"workflow {self.workflow_id!r} needs a non-empty list of steps")
         if self.trigger is not None:
             EventPattern.parse(self.trigger)
-        for key in self.correlation:
-            if not isinstance(key, str) or not key:
+        for key in string_list_arg(self.correlation, "correlation"):
+            if not key:
                 raise ValidationError("correlation keys must be non-empty strings")
+            _check_text(key, "correlation key")
         for position, step in enumerate(self.steps):
+            if not isinstance(step, _STEP_TYPES):
+                raise ValidationError(
+                    f"step {position + 1} must be a WaitStep, ActionStep, BranchStep, "
+                    f"CompleteStep or FailStep, got {type(step).__name__}"
+                )
             validate_id(step.name, "step name", max_length=100)
             if step.name in self._index:
                 raise ValidationError(f"two steps are named {step.name!r}")
             self._index[step.name] = position
         for step in self.steps:
             self._check_step(step)
+        validate_document(self.to_json(), what=f"workflow {self.workflow_id!r}")
 
     def _check_target(self, target: str | None, where: str) -> None:
-        if target is not None and target not in self._index and target not in END_TARGETS:
+        if target is not None and (
+            not isinstance(target, str) or (target not in self._index and target not in END_TARGETS)
+        ):
             raise ValidationError(f"{where} goes to unknown step {target!r}")
 
     def _check_step(self, step: Step) -> None:
+        where = f"step {step.name!r}"
         if isinstance(step, WaitStep):
             EventPattern.parse(step.event)
-            if step.timeout_seconds is not None and step.timeout_seconds <= 0:
-                raise ValidationError(f"step {step.name!r}: timeout_seconds must be positive")
+            if step.timeout_seconds is not None:
+                number_arg(
+                    step.timeout_seconds,
+                    f"{where}: timeout_seconds",
+                    minimum=0.001,
+                    maximum=_MAX_SECONDS,
+                )
             if step.on_timeout is not None and step.timeout_seconds is None:
-                raise ValidationError(f"step {step.name!r}: on_timeout needs timeout_seconds")
-            self._check_target(step.on_timeout, f"step {step.name!r}")
+                raise ValidationError(f"{where}: on_timeout needs timeout_seconds")
+            self._check_target(step.on_timeout, where)
         elif isinstance(step, ActionStep):
             validate_id(step.action, "action name", max_length=100)
-            if step.max_attempts < 1 or step.backoff_seconds < 0:
-                raise ValidationError(f"step {step.name!r}: bad retry settings")
+            number_arg(
+                step.max_attempts, f"{where}: max_attempts", minimum=1, maximum=1000, integer=True
+            )
+            number_arg(step.backoff_seconds, f"{where}: backoff_seconds", minimum=0, maximum=86_400)
         elif isinstance(step, BranchStep):
+            if not isinstance(step.cases, tuple | list):
+                raise ValidationError(f"{where}: cases must be a list of BranchCase")
             for case in step.cases:
-                self._check_target(case.goto, f"step {step.name!r}")
-            self._check_target(step.default, f"step {step.name!r}")
+                if not isinstance(case, BranchCase) or not isinstance(case.path, str):
+                    raise ValidationError(f"{where}: cases must be BranchCase(path=..., ...)")
+                self._check_target(case.goto, where)
+            self._check_target(step.default, where)
+        elif isinstance(step, FailStep) and not isinstance(step.reason, str):
+            raise ValidationError(f"{where}: reason must be a string")
 
     def index_of(self, name: str) -> int:
         return self._index[name]

@@ -53,6 +53,7 @@ CONSUMER_ID = "cowork.workflows"
 DEFINITION_REGISTERED = "workflow:definition:registered"
 _log = logging.getLogger("cowork.workflows")
 _CACHE_SECONDS = 2.0
+_CHAIN_BUDGET_SECONDS = 0.05
 
 
 class DefinitionCache:
@@ -61,6 +62,7 @@ class DefinitionCache:
     def __init__(self) -> None:
         self.by_version: dict[tuple[str, int], WorkflowDefinition] = {}
         self.latest: dict[str, WorkflowDefinition] = {}
+        self.generation = 0
         self._loaded_at = 0.0
 
     async def refresh(self, store: WorkflowStore, *, force: bool = False) -> None:
@@ -74,6 +76,7 @@ class DefinitionCache:
             if current is None or definition.version > current.version:
                 latest[definition.workflow_id] = definition
         self.by_version, self.latest = by_version, latest
+        self.generation += 1
         self._loaded_at = time.monotonic()
 
     async def get(self, store: WorkflowStore, workflow_id: str, version: int) -> WorkflowDefinition:
@@ -161,6 +164,8 @@ class WorkflowEngine:
         self._subscription: DurableSubscription | None = None
         self._executor: asyncio.Task[None] | None = None
         self._waiter = core.database.wakeups.waiter(scope.tenant_id)
+        self._relevance: dict[str, bool] = {}
+        self._relevance_generation = -1
         self.transitions = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -179,6 +184,7 @@ class WorkflowEngine:
             handler=self._on_event,
             start="beginning",
             transactional=True,
+            accepts=self._accepts,
         )
         self._executor = asyncio.get_running_loop().create_task(
             self._execute_loop(), name=f"cowork-workflows-{self.scope.tenant_id}"
@@ -205,6 +211,28 @@ class WorkflowEngine:
         self._waiter.set()
 
     # -- event side -----------------------------------------------------------------------------
+    def _accepts(self, event: EventEnvelope) -> bool:
+        """Whether any definition could react to this event type (a trigger of a latest
+        version or a wait of any version); registrations always pass, to refresh the cache."""
+        if event.event_type == DEFINITION_REGISTERED:
+            return True
+        generation = self.cache.generation
+        if generation != self._relevance_generation:
+            self._relevance.clear()
+            self._relevance_generation = generation
+        relevant = self._relevance.get(event.event_type)
+        if relevant is None:
+            relevant = any(
+                d.trigger and EventPattern.parse(d.trigger).matches(event.event_type)
+                for d in self.cache.latest.values()
+            ) or any(
+                isinstance(s, WaitStep) and EventPattern.parse(s.event).matches(event.event_type)
+                for d in self.cache.by_version.values()
+                for s in d.steps
+            )
+            self._relevance[event.event_type] = relevant
+        return relevant
+
     async def _on_event(self, event: EventEnvelope, ctx: TransactionContext) -> None:
         store = WorkflowStore(ctx.tx, self.scope)
         # A registration commits its event with the definition, so every trigger published
@@ -357,12 +385,26 @@ class WorkflowEngine:
                 raise _Superseded
             transition = Transition(ctx, definition, current)
             if outcome is not None and isinstance(step, ActionStep):
-                if outcome.error is None:
+                started = time.monotonic()
+                while True:
+                    if outcome.error is not None:
+                        self._record_attempt(transition, step, outcome.attempt, outcome.error)
+                        break
                     transition.merge_data(outcome.data)
                     transition.complete_step(detail={"attempt": outcome.attempt})
                     await transition.advance(scan=True)
-                else:
-                    self._record_attempt(transition, step, outcome.attempt, outcome.error)
+                    # Quick consecutive actions share this transaction (fewer round trips);
+                    # a slow one gets its own lease, so the row is not held while it runs.
+                    nxt = transition.current
+                    step = steps[nxt.step_index] if nxt.step_index < len(steps) else None
+                    if (
+                        nxt.status is not InstanceStatus.RUNNING
+                        or not isinstance(step, ActionStep)
+                        or time.monotonic() - started > _CHAIN_BUDGET_SECONDS
+                        or self._stop.is_set()
+                    ):
+                        break
+                    outcome = await self._run_action(ctx, nxt, step)
             elif current.status is InstanceStatus.WAITING and isinstance(step, WaitStep):
                 await transition.timeout()
             else:

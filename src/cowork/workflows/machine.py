@@ -337,19 +337,16 @@ class Transition:
     async def save(self) -> WorkflowInstance:
         """Write the instance (compare-and-set), its history and its events."""
         store = self.store
-        await store.update(self.original, **_fields(self.current))
-        for entry in self._history:
-            await store.add_history(
-                self.current.instance_id, actor=entry.pop("actor", self.actor), **entry
-            )
+        saved = await store.update(self.original, **_fields(self.current))
+        await store.add_history_batch(
+            self.current.instance_id, [{"actor": self.actor, **entry} for entry in self._history]
+        )
         if self._events:
             prepared = [prepare_event(e) for e in self._events]
             appended = await append_events(self.ctx.tx, self.ctx.scope.tenant_id, prepared)
             self.ctx.record_published(appended.new)
         self._history.clear()
         self._events.clear()
-        saved = await store.get(self.current.instance_id)
-        assert saved is not None
         return saved
 
 

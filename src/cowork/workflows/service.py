@@ -7,6 +7,7 @@ import builtins
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from cowork.arguments import mapping_arg
 from cowork.errors import InvalidTransition, NotFound, ValidationError
 from cowork.events.log import head_cursor
 from cowork.ids import new_id
@@ -90,7 +91,7 @@ class WorkflowsService(TenantService):
         validate_id(workflow_id, "workflow_id")
         if idempotency_key is not None:
             validate_id(idempotency_key, "idempotency_key")
-        data = validate_document(dict(input or {}), what="input", max_bytes=256 * 1024)
+        data = validate_document(mapping_arg(input, "input"), what="input", max_bytes=256 * 1024)
         await self._engine_ready()
         async with self._transaction() as ctx:
             store = WorkflowStore(ctx.tx, self._scope)

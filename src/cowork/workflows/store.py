@@ -146,7 +146,8 @@ class WorkflowStore:
         assert row is not None
         return int(row["xmin"]), int(row["xmax"])
 
-    async def update(self, instance: WorkflowInstance, **fields: Any) -> None:
+    async def update(self, instance: WorkflowInstance, **fields: Any) -> WorkflowInstance:
+        """Compare-and-set on ``row_version``; returns the stored row."""
         values = {
             "status": instance.status.value,
             "step_index": instance.step_index,
@@ -160,7 +161,7 @@ class WorkflowStore:
             "lease_expires_at": None,
             **fields,
         }
-        count = await self.tx.execute(
+        row = await self.tx.fetch_one(
             "wf_instance_update",
             self._params(
                 instance_id=instance.instance_id,
@@ -179,37 +180,36 @@ class WorkflowStore:
                 now=utcnow(),
             ),
         )
-        if count != 1:
+        if row is None:
             raise StorageConflict(
                 f"workflow instance {instance.instance_id!r} changed concurrently (row version "
                 f"{instance.row_version})"
             )
+        return WorkflowInstance.from_row(row)
 
-    async def add_history(
-        self,
-        instance_id: str,
-        *,
-        kind: str,
-        to_status: InstanceStatus,
-        from_status: InstanceStatus | None = None,
-        step_index: int | None = None,
-        step_name: str | None = None,
-        event_id: str | None = None,
-        actor: str | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
+    async def add_history_batch(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
+        """Append history rows in order, in one statement."""
+        if not entries:
+            return
         await self.tx.execute(
-            "wf_history_insert",
+            "wf_history_insert_batch",
             self._params(
                 instance_id=instance_id,
-                kind=kind,
-                step_index=step_index,
-                step_name=step_name,
-                from_status=None if from_status is None else from_status.value,
-                to_status=to_status.value,
-                event_id=event_id,
-                actor=actor,
-                detail=Json(detail or {}),
+                entries=Json(
+                    [
+                        {
+                            "kind": e["kind"],
+                            "step_index": e.get("step_index"),
+                            "step_name": e.get("step_name"),
+                            "from_status": _status_value(e.get("from_status")),
+                            "to_status": _status_value(e["to_status"]),
+                            "event_id": e.get("event_id"),
+                            "actor": e.get("actor"),
+                            "detail": e.get("detail") or {},
+                        }
+                        for e in entries
+                    ]
+                ),
                 now=utcnow(),
             ),
         )
@@ -217,3 +217,7 @@ class WorkflowStore:
     async def history(self, instance_id: str) -> list[HistoryEntry]:
         rows = await self.tx.fetch_all("wf_history_list", self._params(instance_id=instance_id))
         return [HistoryEntry.from_row(r) for r in rows]
+
+
+def _status_value(status: InstanceStatus | str | None) -> str | None:
+    return None if status is None else InstanceStatus(status).value

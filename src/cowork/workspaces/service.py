@@ -11,6 +11,7 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cowork.arguments import mapping_arg, string_list_arg
 from cowork.errors import NotFound, StorageConflict, ValidationError
 from cowork.events.envelope import NewEvent
 from cowork.ids import new_id
@@ -46,14 +47,16 @@ def _text(value: object, what: str, limit: int, *, optional: bool = False) -> st
         raise ValidationError(f"{what} is {len(value)} characters; the limit is {limit}")
     if "\x00" in value:
         raise ValidationError(f"{what} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} is not valid Unicode (lone surrogate)") from None
     return value
 
 
 def _members(values: Iterable[str]) -> list[str]:
-    if isinstance(values, str):
-        raise ValidationError("members must be a list of member ids, not a string")
     result: list[str] = []
-    for member in values:
+    for member in string_list_arg(values, "members"):
         validate_id(member, "member id")
         if member not in result:
             result.append(member)
@@ -88,7 +91,9 @@ class WorkspacesService(TenantService):
             validate_id(project_id, "project_id")
         checked_description = _text(description, "description", MAX_DESCRIPTION, optional=True)
         member_list = _members(members)
-        meta = validate_document(dict(metadata or {}), what="metadata", max_bytes=METADATA_BYTES)
+        meta = validate_document(
+            mapping_arg(metadata, "metadata"), what="metadata", max_bytes=METADATA_BYTES
+        )
         now = utcnow()
         try:
             async with self._transaction() as ctx:

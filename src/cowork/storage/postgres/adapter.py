@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -40,7 +41,31 @@ _ALL_TENANTS = "*"
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    if "e+" in text:  # maybe an integral float >= 1e16, which jsonb would read back as an int
+        text = _dumps_keeping_floats(value)
+    return text
+
+
+def _dumps_keeping_floats(value: Any) -> str:
+    """JSON text in which every integral float has a decimal point ("1e16" is written
+    "10000000000000000.0"), so that jsonb's numeric keeps a scale and it reads back a float."""
+    spelled: list[str] = []
+
+    def mark(item: Any) -> Any:
+        if isinstance(item, float) and item.is_integer() and "e" in repr(item):
+            spelled.append(f"{Decimal(repr(item)):f}.0")
+            return f"\x00{len(spelled) - 1}\x00"  # NUL never occurs in stored strings
+        if isinstance(item, dict):
+            return {k: mark(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [mark(v) for v in item]
+        return item
+
+    text = json.dumps(mark(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    for index, number in enumerate(spelled):
+        text = text.replace(f'"\\u0000{index}\\u0000"', number)
+    return text
 
 
 class _JsonDumper(Dumper):
@@ -70,7 +95,7 @@ async def _configure(conn: PgConnection) -> None:
 
 
 class _PgTransaction(AfterCommitHooks):
-    __slots__ = ("_conn", "_queries", "_secrets", "_tenant_id")
+    __slots__ = ("_applied", "_conn", "_queries", "_secrets", "_tenant_id")
 
     def __init__(
         self, conn: PgConnection, queries: QuerySet, tenant_id: str | None, secrets: tuple[str, ...]
@@ -80,6 +105,7 @@ class _PgTransaction(AfterCommitHooks):
         self._queries = queries
         self._tenant_id = tenant_id
         self._secrets = secrets
+        self._applied: set[str] | None = None
 
     @property
     def tenant_id(self) -> str | None:
@@ -93,7 +119,7 @@ class _PgTransaction(AfterCommitHooks):
     async def execute(self, query: str, params: Params | None = None) -> int:
         try:
             cur = await self._conn.execute(self._queries[query], params)
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
         return cur.rowcount
 
@@ -103,22 +129,34 @@ class _PgTransaction(AfterCommitHooks):
         try:
             async with self._conn.cursor() as cur:
                 await cur.executemany(self._queries[query], params)
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
 
     async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
         try:
             cur = await self._conn.execute(self._queries[query], params)
             return await cur.fetchone()
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
 
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         try:
+            if query in self._queries.settings:
+                await self._apply_settings(query)
             cur = await self._conn.execute(self._queries[query], params)
             return await cur.fetchall()
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
+
+    async def _apply_settings(self, query: str) -> None:
+        # Planner settings a query asks for (e.g. the ordered index scan of a log page, which
+        # stale statistics right after a burst of writes would turn into a bitmap scan and a
+        # sort of every remaining row), once per transaction.
+        if self._applied is None:
+            self._applied = set()
+        if query not in self._applied:
+            await self._conn.execute(self._queries.settings[query].encode("ascii"))
+            self._applied.add(query)
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         return savepoint_scope(self._command)
@@ -126,7 +164,7 @@ class _PgTransaction(AfterCommitHooks):
     async def _command(self, command: str) -> None:
         try:
             await self._conn.execute(command.encode("ascii"))
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
 
 
@@ -304,10 +342,10 @@ class PostgresDatabase:
             async with pool.connection() as conn:
                 cursor = await conn.execute(text, {**params, "tenant_id": tenant_id})
                 return await cursor.fetchall()
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             raise self._failed(exc) from None
 
-    def _failed(self, exc: psycopg.Error) -> CoworkError:
+    def _failed(self, exc: psycopg.Error | UnicodeError) -> CoworkError:
         error = translate(exc, secrets=self._secrets)
         if isinstance(error, PersistenceUnavailable):
             self._schedule_pool_check()
@@ -333,7 +371,7 @@ class PostgresDatabase:
         try:
             async with pool.connection() as conn:
                 yield conn
-        except psycopg.Error as exc:
+        except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
 
     async def health(self) -> Health:

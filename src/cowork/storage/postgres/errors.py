@@ -30,6 +30,8 @@ def _first_line(exc: BaseException) -> str:
 def translate(exc: BaseException, *, secrets: Iterable[str] = ()) -> CoworkError:
     """Map a driver exception to a CoworkError whose message holds no secret."""
     detail = scrub(_first_line(exc), secrets)
+    if isinstance(exc, UnicodeError):
+        return PayloadRejected(f"a value is not valid Unicode (lone surrogate?): {detail}")
     if isinstance(exc, psycopg_pool.PoolTimeout):
         return PersistenceUnavailable(
             f"no PostgreSQL connection became available in time ({detail}); "

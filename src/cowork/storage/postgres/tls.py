@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from cowork.errors import ConfigError
 
@@ -23,7 +23,9 @@ _VERIFYING = {"verify-full", "verify-ca"}
 
 def secure_url(url: str) -> str:
     parts = urlsplit(url)
-    if not parts.query:
+    if not parts.query or "@" in parts.query or "@" in parts.fragment:
+        # No parameters, or a password with a raw "?" or "#" made the split ambiguous:
+        # leave the URL exactly as given (libpq reads it the same way).
         return url
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     ssl = params.pop("ssl", None)
@@ -41,5 +43,5 @@ def secure_url(url: str) -> str:
         params["sslmode"] = mode = "verify-full"
     if mode in _VERIFYING:
         params.setdefault("sslrootcert", "system")
-    query = urlencode(params, safe="/:")
+    query = urlencode(params, safe="/:", quote_via=quote)  # %20, not "+": libpq decodes %XX
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))

@@ -81,9 +81,9 @@ class _SqliteTransaction(AfterCommitHooks):
 
     async def _call(self, query: str, params: Params | None, fetch: bool) -> tuple[int, list[Row]]:
         text = self._db.queries[query]
-        encoded = encode_params(params)
 
         def work(conn: sqlite3.Connection) -> tuple[int, list[Row]]:
+            encoded = encode_params(params)  # here, so that a bad value is translated
             self._begin_if_needed(conn)
             cursor = conn.execute(text, encoded)
             rows = _rows(cursor) if fetch else []
@@ -99,9 +99,9 @@ class _SqliteTransaction(AfterCommitHooks):
         if not params:
             return
         text = self._db.queries[query]
-        encoded = [encode_params(p) for p in params]
 
         def work(conn: sqlite3.Connection) -> None:
+            encoded = [encode_params(p) for p in params]
             self._begin_if_needed(conn)
             conn.executemany(text, encoded)
 
@@ -261,9 +261,9 @@ class SqliteDatabase:
 
     async def run_alone(self, query: str, params: Params, *, tenant_id: str) -> list[Row]:
         text = self._queries[query]
-        encoded = encode_params(params)
 
         def work(conn: sqlite3.Connection) -> list[Row]:
+            encoded = encode_params(params)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 rows = _rows(conn.execute(text, encoded))

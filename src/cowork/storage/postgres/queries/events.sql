@@ -34,6 +34,7 @@ WHERE tenant_id = %(tenant_id)s
 -- name: event_read_after
 -- Gap-free, commit-ordered page: only transactions below this snapshot's xmin, which have all
 -- ended, so nothing can later commit before the last row returned.
+-- settings: enable_bitmapscan=off, enable_sort=off
 SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
        metadata, correlation_id, causation_id, occurred_at, recorded_at
 FROM cowork_event_log

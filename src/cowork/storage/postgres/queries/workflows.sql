@@ -107,7 +107,8 @@ SET status = %(status)s, step_index = %(step_index)s, state = %(state)s,
     updated_at = %(now)s, ended_at = %(ended_at)s,
     row_version = row_version + 1
 WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
-  AND row_version = %(row_version)s;
+  AND row_version = %(row_version)s
+RETURNING *;
 
 -- name: wf_instance_list
 -- Instances of a tenant, newest first, optionally filtered.
@@ -140,3 +141,19 @@ VALUES (%(tenant_id)s, %(instance_id)s,
 SELECT * FROM cowork_workflow_history
 WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
 ORDER BY seq;
+
+-- name: wf_history_insert_batch
+-- Append several history rows in order (seq continues from the instance's last one).
+INSERT INTO cowork_workflow_history
+    (tenant_id, instance_id, seq, kind, step_index, step_name, from_status, to_status,
+     event_id, actor, detail, created_at)
+SELECT %(tenant_id)s, %(instance_id)s,
+       (SELECT coalesce(max(seq), 0) FROM cowork_workflow_history
+         WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s) + h.ord,
+       h.kind, h.step_index, h.step_name, h.from_status, h.to_status, h.event_id, h.actor,
+       coalesce(h.detail, '{}'::jsonb), %(now)s
+FROM ROWS FROM (jsonb_to_recordset(%(entries)s) AS (
+         kind text, step_index integer, step_name text, from_status text, to_status text,
+         event_id text, actor text, detail jsonb))
+     WITH ORDINALITY AS h(kind, step_index, step_name, from_status, to_status, event_id,
+                          actor, detail, ord);

@@ -99,7 +99,8 @@ SET status = :status, step_index = :step_index, state = :state,
     updated_at = :now, ended_at = :ended_at,
     row_version = row_version + 1
 WHERE tenant_id = :tenant_id AND instance_id = :instance_id
-  AND row_version = :row_version;
+  AND row_version = :row_version
+RETURNING *;
 
 -- name: wf_instance_list
 -- Instances of a tenant, newest first, optionally filtered.
@@ -132,3 +133,19 @@ VALUES (:tenant_id, :instance_id,
 SELECT * FROM cowork_workflow_history
 WHERE tenant_id = :tenant_id AND instance_id = :instance_id
 ORDER BY seq;
+
+-- name: wf_history_insert_batch
+-- Append several history rows in order (seq continues from the instance's last one).
+INSERT INTO cowork_workflow_history
+    (tenant_id, instance_id, seq, kind, step_index, step_name, from_status, to_status,
+     event_id, actor, detail, created_at)
+SELECT :tenant_id, :instance_id,
+       (SELECT coalesce(max(seq), 0) FROM cowork_workflow_history
+         WHERE tenant_id = :tenant_id AND instance_id = :instance_id) + h.key + 1,
+       json_extract(h.value, '$.kind'), json_extract(h.value, '$.step_index'),
+       json_extract(h.value, '$.step_name'), json_extract(h.value, '$.from_status'),
+       json_extract(h.value, '$.to_status'), json_extract(h.value, '$.event_id'),
+       json_extract(h.value, '$.actor'), coalesce(json_extract(h.value, '$.detail'), '{}'),
+       :now
+FROM json_each(:entries) AS h
+ORDER BY h.key;

@@ -1,0 +1,58 @@
+"""Checks of argument shapes shared by the services (a wrong type is a ValidationError)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from cowork.errors import ValidationError
+
+__all__ = ["mapping_arg", "number_arg", "position_arg", "string_list_arg", "timestamp_arg"]
+
+
+def mapping_arg(value: object, what: str) -> dict[str, Any]:
+    """None → {}; a mapping → a dict copy; anything else is refused."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a mapping (dict), got {type(value).__name__}")
+    return dict(value)
+
+
+def string_list_arg(value: object, what: str) -> list[str]:
+    """A list, tuple or set of strings (not a single string)."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
+        raise ValidationError(f"{what} must be a list of strings, got {type(value).__name__}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise ValidationError(f"{what} must hold strings, got {type(item).__name__}")
+    return items
+
+
+def number_arg(
+    value: object, what: str, *, minimum: float, maximum: float, integer: bool = False
+) -> float:
+    """A finite number (an int when ``integer``) within bounds; bools are refused."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an integer" if integer else "a number"
+        raise ValidationError(f"{what} must be {kind}, got {type(value).__name__}")
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        raise ValidationError(f"{what} must be between {minimum:g} and {maximum:g}, got {value!r}")
+    return value
+
+
+def position_arg(value: object, what: str = "position") -> int:
+    """An event position: a positive integer."""
+    return int(number_arg(value, what, minimum=1, maximum=2**63 - 1, integer=True))
+
+
+def timestamp_arg(value: object, what: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValidationError(f"{what} must be timezone-aware (use datetime.now(UTC))")
+    return value
