@@ -1,0 +1,1 @@
+"""CLI, worker and demo tests (issue 6)."""
