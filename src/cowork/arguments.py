@@ -9,7 +9,7 @@ from typing import Any
 
 from cowork.errors import ValidationError
 
-__all__ = ["mapping_arg", "number_arg", "position_arg", "string_list_arg", "timestamp_arg"]
+__all__ = ["mapping_arg", "number_arg", "string_list_arg", "timestamp_arg"]
 
 
 def mapping_arg(value: object, what: str) -> dict[str, Any]:
@@ -43,11 +43,6 @@ def number_arg(
     if not math.isfinite(value) or not minimum <= value <= maximum:
         raise ValidationError(f"{what} must be between {minimum:g} and {maximum:g}, got {value!r}")
     return value
-
-
-def position_arg(value: object, what: str = "position") -> int:
-    """An event position: a positive integer."""
-    return int(number_arg(value, what, minimum=1, maximum=2**63 - 1, integer=True))
 
 
 def timestamp_arg(value: object, what: str) -> datetime:

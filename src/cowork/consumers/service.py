@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from cowork.arguments import position_arg
+from cowork.arguments import number_arg
 from cowork.core import Core
 from cowork.errors import NotFound, ValidationError
 from cowork.events.log import START, cursor_of_position, head_cursor
@@ -95,7 +95,7 @@ class ConsumersService:
         many were queued. The running consumer picks them up within its redrive interval."""
         validate_id(consumer_id, "consumer_id")
         if position is not None:
-            position_arg(position)
+            number_arg(position, "position", minimum=0, maximum=2**63 - 1, integer=True)
         async with self._core.database.transaction(tenant_id=self._scope.tenant_id) as tx:
             await self._require(tx, consumer_id)
             count = await tx.execute(

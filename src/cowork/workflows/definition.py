@@ -226,9 +226,11 @@ class WorkflowDefinition:
                 number_arg(
                     step.timeout_seconds,
                     f"{where}: timeout_seconds",
-                    minimum=0.001,
+                    minimum=-_MAX_SECONDS,
                     maximum=_MAX_SECONDS,
                 )
+                if step.timeout_seconds <= 0:
+                    raise ValidationError(f"{where}: timeout_seconds must be positive")
             if step.on_timeout is not None and step.timeout_seconds is None:
                 raise ValidationError(f"{where}: on_timeout needs timeout_seconds")
             self._check_target(step.on_timeout, where)
