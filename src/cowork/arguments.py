@@ -9,7 +9,7 @@ from typing import Any
 
 from cowork.errors import ValidationError
 
-__all__ = ["mapping_arg", "number_arg", "string_list_arg", "timestamp_arg"]
+__all__ = ["mapping_arg", "number_arg", "string_list_arg", "text_arg", "timestamp_arg"]
 
 
 def mapping_arg(value: object, what: str) -> dict[str, Any]:
@@ -50,4 +50,22 @@ def timestamp_arg(value: object, what: str) -> datetime:
         raise ValidationError(f"{what} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
         raise ValidationError(f"{what} must be timezone-aware (use datetime.now(UTC))")
+    return value
+
+
+def text_arg(value: object, what: str, limit: int) -> str:
+    """Free text: a non-blank string within ``limit`` characters, storable anywhere (no NUL,
+    no lone surrogate)."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise ValidationError(f"{what} is {len(value)} characters; the limit is {limit}")
+    if "\x00" in value:
+        raise ValidationError(f"{what} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{what} is not valid Unicode (lone surrogate)") from None
     return value

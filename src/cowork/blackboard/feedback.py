@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cowork.arguments import mapping_arg, string_list_arg
+from cowork.arguments import mapping_arg, string_list_arg, text_arg
 from cowork.blackboard.records import Feedback, FeedbackComment, FeedbackSeverity, FeedbackStatus
 from cowork.blackboard.validation import check_key, check_label
 from cowork.errors import NotFound, ValidationError
@@ -26,19 +26,7 @@ MAX_TAGS = 50
 
 
 def _body(value: object, what: str = "body") -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise ValidationError(f"{what} must not be empty")
-    if len(value) > MAX_BODY:
-        raise ValidationError(f"{what} is {len(value)} characters; the limit is {MAX_BODY}")
-    if "\x00" in value:
-        raise ValidationError(f"{what} must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{what} is not valid Unicode (lone surrogate)") from None
-    return value
+    return text_arg(value, what, MAX_BODY)
 
 
 def _tags(values: Iterable[str]) -> list[str]:

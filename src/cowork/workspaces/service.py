@@ -11,7 +11,7 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cowork.arguments import mapping_arg, string_list_arg
+from cowork.arguments import mapping_arg, string_list_arg, text_arg
 from cowork.errors import NotFound, StorageConflict, ValidationError
 from cowork.events.envelope import NewEvent
 from cowork.ids import new_id
@@ -39,19 +39,7 @@ _STATUS_EVENTS = {
 def _text(value: object, what: str, limit: int, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise ValidationError(f"{what} must not be empty")
-    if len(value) > limit:
-        raise ValidationError(f"{what} is {len(value)} characters; the limit is {limit}")
-    if "\x00" in value:
-        raise ValidationError(f"{what} must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"{what} is not valid Unicode (lone surrogate)") from None
-    return value
+    return text_arg(value, what, limit)
 
 
 def _members(values: Iterable[str]) -> list[str]:
