@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,8 @@ import cowork.service
 from cowork import BlackboardEntry, EventEnvelope, FeedbackSeverity, FeedbackStatus
 from cowork.jsondoc import DEFAULT_DOCUMENT_BYTES
 from cowork.service import TenantService
+from tests.support.domain import log_since, settled_log
 
-SENTINEL = "test:sentinel"
-NOT_OURS = (SENTINEL, "workflow:")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -38,29 +36,6 @@ async def rt(database_url: str) -> AsyncIterator[cowork.Runtime]:
 async def wid(rt: cowork.Runtime) -> str:
     ws = await rt.workspaces.create(name="Plan", created_by="alice", members=["alice"])
     return ws.workspace_id
-
-
-async def settled_log(rt: cowork.Runtime) -> list[EventEnvelope]:
-    """The tenant's whole log once every earlier commit is readable, sentinels left out.
-
-    PostgreSQL reads are gap-free (bounded by the snapshot's xmin horizon), so a committed event
-    may become readable a moment later; a sentinel published now marks "everything so far".
-    The embedded workflow engine reacts to these events with ``workflow:*`` events of its own,
-    at its own pace: they are not this domain's and are left out too.
-    """
-    marker = await rt.events.publish(SENTINEL)
-    deadline = time.monotonic() + 60.0  # generous: the read horizon is server-wide
-    while True:
-        events = await rt.events.read(limit=10_000)
-        if any(e.event_id == marker.event_id for e in events):
-            return [e for e in events if not e.event_type.startswith(NOT_OURS)]
-        if time.monotonic() > deadline:
-            raise AssertionError("the sentinel event never became readable")
-        await asyncio.sleep(0.01)
-
-
-async def log_since(rt: cowork.Runtime, seen: int) -> list[EventEnvelope]:
-    return (await settled_log(rt))[seen:]
 
 
 def kinds(events: list[EventEnvelope]) -> list[str]:
