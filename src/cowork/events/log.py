@@ -35,7 +35,6 @@ __all__ = [
 
 Cursor = tuple[int, int]  # (tx_id, position) in commit order
 START: Cursor = (0, 0)
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_PAGE = 10_000
 
 
@@ -78,7 +77,9 @@ class PreparedEvent:
             "metadata": self.metadata,
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
-            "occurred_at": self.occurred_at.strftime(_TS_FORMAT),
+            # ISO 8601 with microseconds and offset: PostgreSQL's timestamptz input and
+            # SQLite's converter (fromisoformat) both read it.
+            "occurred_at": self.occurred_at.isoformat(timespec="microseconds"),
         }
 
     def envelope(self, tenant_id: str, row: Mapping[str, Any]) -> EventEnvelope:
