@@ -34,6 +34,16 @@ def _status(value: InstanceStatus | str) -> InstanceStatus:
         raise ValidationError(f"status must be one of {allowed}, got {value!r}") from None
 
 
+def _versions_of(
+    definitions: Iterable[WorkflowDefinition], workflow_id: str, version: int | None
+) -> builtins.list[WorkflowDefinition]:
+    return [
+        d
+        for d in definitions
+        if d.workflow_id == workflow_id and (version is None or d.version == version)
+    ]
+
+
 class WorkflowsService(TenantService):
     async def _engine_ready(self) -> None:
         await self._core.workflows.engine(self._scope)
@@ -92,12 +102,13 @@ class WorkflowsService(TenantService):
         if idempotency_key is not None:
             validate_id(idempotency_key, "idempotency_key")
         data = validate_document(mapping_arg(input, "input"), what="input", max_bytes=256 * 1024)
-        await self._engine_ready()
+        engine = await self._core.workflows.engine(self._scope)
         async with self._transaction() as ctx:
             store = WorkflowStore(ctx.tx, self._scope)
-            definitions = [d for d in await store.definitions() if d.workflow_id == workflow_id]
-            if version is not None:
-                definitions = [d for d in definitions if d.version == version]
+            definitions = _versions_of(engine.cache.by_version.values(), workflow_id, version)
+            if not definitions:  # registered by another process since the cache was loaded
+                await engine.cache.refresh(store, force=True)
+                definitions = _versions_of(engine.cache.by_version.values(), workflow_id, version)
             if not definitions:
                 raise NotFound(
                     f"no workflow {workflow_id!r}"

@@ -87,9 +87,7 @@ class WorkflowStore:
                 now=utcnow(),
             ),
         )
-        if row is None:
-            return None
-        return await self.get(instance_id)
+        return None if row is None else WorkflowInstance.from_row(row)
 
     async def get(self, instance_id: str) -> WorkflowInstance | None:
         row = await self.tx.fetch_one("wf_instance_get", self._params(instance_id=instance_id))

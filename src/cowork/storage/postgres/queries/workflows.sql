@@ -31,7 +31,7 @@ VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %
         %(status)s, %(correlation_key)s, %(start_key)s, 0, %(state)s, %(wake_at)s,
         %(event_tx_id)s, %(event_position)s, %(now)s, %(now)s)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
-RETURNING instance_id;
+RETURNING *;
 
 -- name: wf_instance_get
 -- One instance.

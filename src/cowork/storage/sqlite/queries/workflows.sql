@@ -31,7 +31,7 @@ VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
         :status, :correlation_key, :start_key, 0, :state, :wake_at,
         :event_tx_id, :event_position, :now, :now)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
-RETURNING instance_id;
+RETURNING *;
 
 -- name: wf_instance_get
 -- One instance.
