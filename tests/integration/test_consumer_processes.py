@@ -8,11 +8,9 @@ Each consumer runs in ``tests/support/consumer_proc.py`` (a subprocess of this t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import statistics
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from itertools import pairwise
@@ -23,108 +21,13 @@ import psycopg
 import pytest
 
 import cowork
+from tests.support.lineproc import LineProcess
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "support" / "consumer_proc.py"
 Cursor = tuple[int, int]
-
-
-class ConsumerProcess:
-    """One ``consumer_proc.py`` subprocess; its stdout lines are collected as they come."""
-
-    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
-        self.name = name
-        self.args = args
-        self.stderr_path = log_dir / f"{name}.stderr"
-        self.stderr_path.touch()
-        self.lines: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._changed = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> ConsumerProcess:
-        stderr = os.open(self.stderr_path, os.O_WRONLY | os.O_APPEND)
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(SCRIPT),
-                *self.args,
-                cwd=ROOT,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-            )
-        finally:
-            os.close(stderr)
-        self._reader = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            self.lines.append(raw.decode().rstrip("\n"))
-            self._changed.set()
-        self._changed.set()
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stderr_tail(self) -> str:
-        text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
-        return "\n".join(text.splitlines()[-30:])
-
-    async def wait_line(
-        self, predicate: Callable[[str], bool], timeout: float, *, start: int = 0
-    ) -> str:
-        """The first stdout line from index ``start`` on that satisfies ``predicate``."""
-        deadline = time.monotonic() + timeout
-        index = start
-        while True:
-            while index < len(self.lines):
-                if predicate(self.lines[index]):
-                    return self.lines[index]
-                index += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (self._reader is not None and self._reader.done()):
-                raise AssertionError(
-                    f"{self.name}: no expected line within {timeout}s; stdout tail "
-                    f"{self.lines[-5:]}; stderr:\n{self.stderr_tail()}"
-                )
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-
-    async def ready(self, timeout: float = 20.0) -> None:
-        await self.wait_line(lambda line: line.startswith("READY "), timeout)
-
-    async def wait_exit(self, timeout: float) -> int:
-        assert self.proc is not None
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            raise AssertionError(
-                f"{self.name} did not exit within {timeout}s; stderr:\n{self.stderr_tail()}"
-            ) from None
-        if self._reader is not None:
-            await self._reader
-        return code
-
-    async def terminate(self, timeout: float = 15.0) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return await self.wait_exit(timeout)
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await self._reader
 
 
 def _proc_args(url: str, tenant: str, consumer: str, **options: Any) -> list[str]:
@@ -141,10 +44,10 @@ def _proc_args(url: str, tenant: str, consumer: str, **options: Any) -> list[str
 @pytest.fixture
 async def spawn(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Start consumer processes; whatever is still running at the end is killed."""
-    started: list[ConsumerProcess] = []
+    started: list[LineProcess] = []
 
-    async def start(name: str, args: list[str]) -> ConsumerProcess:
-        proc = await ConsumerProcess(name, args, tmp_path).start()
+    async def start(name: str, args: list[str]) -> LineProcess:
+        proc = await LineProcess(name, [str(SCRIPT), *args], tmp_path).start()
         started.append(proc)
         return proc
 
@@ -389,7 +292,7 @@ async def test_three_processes_one_active_takeover_on_sigkill(
 
 # -- c. cross-process wake-up, and re-LISTEN after the connection is terminated ------------------
 async def _publish_and_time(
-    rt: cowork.Runtime, proc: ConsumerProcess, label: str, count: int
+    rt: cowork.Runtime, proc: LineProcess, label: str, count: int
 ) -> list[float]:
     """Publish ``count`` events one by one; publish-to-handled latency of each (seconds)."""
     latencies = []

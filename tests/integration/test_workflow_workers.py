@@ -10,10 +10,8 @@ connection (a row in a test table with start and end times, kept even when the s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +23,7 @@ import psycopg
 import pytest
 
 import cowork
+from tests.support.lineproc import LineProcess
 from tests.support.workflow_worker import DEFINITION, STEPS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -37,103 +36,17 @@ TOTAL = 200
 HANG_AFTER = 40
 
 
-class WorkerProcess:
-    """One ``workflow_worker.py`` subprocess; its stdout lines are collected as they come."""
-
-    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
-        self.name = name
-        self.args = args
-        self.stderr_path = log_dir / f"{name}.stderr"
-        self.lines: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._changed = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> WorkerProcess:
-        with self.stderr_path.open("ab") as stderr:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(SCRIPT),
-                *self.args,
-                cwd=ROOT,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-            )
-        self._reader = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            self.lines.append(raw.decode().rstrip("\n"))
-            self._changed.set()
-        self._changed.set()
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stderr_tail(self) -> str:
-        text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
-        return "\n".join(text.splitlines()[-30:])
-
-    async def wait_line(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        index = 0
-        while True:
-            while index < len(self.lines):
-                if self.lines[index].startswith(prefix):
-                    return self.lines[index]
-                index += 1
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (self._reader is not None and self._reader.done()):
-                raise AssertionError(
-                    f"{self.name}: no {prefix!r} line within {timeout}s; stdout tail "
-                    f"{self.lines[-5:]}; stderr:\n{self.stderr_tail()}"
-                )
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
-
-    async def wait_exit(self, timeout: float) -> int:
-        assert self.proc is not None
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            raise AssertionError(
-                f"{self.name} did not exit within {timeout}s; stderr:\n{self.stderr_tail()}"
-            ) from None
-        if self._reader is not None:
-            await self._reader
-        return code
-
-    async def terminate(self, timeout: float = 15.0) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return await self.wait_exit(timeout)
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await self._reader
-
-
-Spawn = Callable[..., Awaitable[WorkerProcess]]
+Spawn = Callable[..., Awaitable[LineProcess]]
 
 
 @pytest.fixture
 async def spawn(pg_url: str, tmp_path: Path) -> AsyncIterator[Spawn]:
     """Start worker processes on ``pg_url``; whatever still runs at the end is killed."""
-    started: list[WorkerProcess] = []
+    started: list[LineProcess] = []
 
-    async def start(name: str, *extra: str) -> WorkerProcess:
+    async def start(name: str, *extra: str) -> LineProcess:
         args = ["--url", pg_url, "--tenant", TENANT, "--table", TABLE, *extra]
-        proc = await WorkerProcess(name, args, tmp_path).start()
+        proc = await LineProcess(name, [str(SCRIPT), *args], tmp_path).start()
         started.append(proc)
         return proc
 
@@ -194,8 +107,11 @@ async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
         # Worker A hangs inside its HANG_AFTER-th step (row lock held, event not committed).
         a = await spawn("worker-a", "--hang-after", str(HANG_AFTER))
         b = await spawn("worker-b")
-        await asyncio.gather(a.wait_line("READY ", 30), b.wait_line("READY ", 30))
-        _, hung_instance, hung_step, _ = (await a.wait_line("HANGING ", 30)).split()
+        await asyncio.gather(
+            a.wait_prefix("READY ", 30),
+            b.wait_prefix("READY ", 30),
+        )
+        _, hung_instance, hung_step, _ = (await a.wait_prefix("HANGING ", 30)).split()
         hung_at = time.time()
         # B keeps working while A holds its instance (SKIP LOCKED, not a queue behind A).
         deadline = time.monotonic() + 15
@@ -217,7 +133,7 @@ async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
         os.kill(a.pid, signal.SIGKILL)
         assert await a.wait_exit(10) == -signal.SIGKILL
         c = await spawn("worker-c")
-        await c.wait_line("READY ", 30)
+        await c.wait_prefix("READY ", 30)
 
         deadline = time.monotonic() + 40
         while (counts := await rt.workflows.counts()) != {"completed": TOTAL}:
