@@ -111,11 +111,6 @@ class _PgTransaction(AfterCommitHooks):
     def tenant_id(self) -> str | None:
         return self._tenant_id
 
-    @property
-    def connection(self) -> PgConnection:
-        """The raw connection, for adapter-level code (LISTEN, advisory locks)."""
-        return self._conn
-
     async def execute(self, query: str, params: Params | None = None) -> int:
         try:
             cur = await self._conn.execute(self._queries[query], params)
@@ -363,16 +358,6 @@ class PostgresDatabase:
     async def _check_pool(pool: AsyncConnectionPool[PgConnection]) -> None:
         with contextlib.suppress(Exception):
             await pool.check()
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[PgConnection]:
-        """A pooled autocommit connection for adapter-level work (advisory locks, NOTIFY)."""
-        pool = self._require_pool()
-        try:
-            async with pool.connection() as conn:
-                yield conn
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
 
     async def health(self) -> Health:
         started = time.perf_counter()

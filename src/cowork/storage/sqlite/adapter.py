@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from cowork.errors import CoworkError, PersistenceError, PersistenceUnavailable
 from cowork.storage.port import Backend, Health, Params, Row
@@ -300,7 +300,3 @@ class SqliteDatabase:
     async def migration_session(self) -> AsyncIterator[SqliteMigrationSession]:
         async with self._lock:
             yield SqliteMigrationSession(self, self._queries)
-
-    async def run_raw(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Adapter-level access for the migration session."""
-        return await self.run(work)
