@@ -68,7 +68,7 @@ class Core:
         """Events of ``tenant_id`` were committed: feed in-process subscribers, wake consumers."""
         if envelopes:
             self.bus.dispatch(envelopes)
-            self.database.wakeups.signal(tenant_id)
+            self.database.wakeups.signal(tenant_id, {e.event_type for e in envelopes})
 
     async def close(self) -> None:
         if self.closed:

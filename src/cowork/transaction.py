@@ -8,13 +8,13 @@ rollback nothing is published.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from cowork.core import Core
 from cowork.events.envelope import EventEnvelope
-from cowork.storage.port import Transaction
+from cowork.storage.port import AfterCommit, Params, Row, Transaction
 from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
@@ -29,30 +29,66 @@ __all__ = ["TransactionContext", "open_transaction"]
 class TransactionContext:
     """A tenant-scoped transaction with the runtime's services bound to it."""
 
-    def __init__(self, core: Core, scope: TenantScope, tx: Transaction) -> None:
+    def __init__(
+        self,
+        core: Core,
+        scope: TenantScope,
+        tx: Transaction,
+        *,
+        parent: TransactionContext | None = None,
+    ) -> None:
         self.core = core
         self.scope = scope
         self.tx = tx
+        self._parent = parent
         self._published: list[EventEnvelope] = []
-        tx.after_commit(self._after_commit)
+        if parent is None:
+            tx.after_commit(self._after_commit)
 
     @property
     def tenant_id(self) -> str:
         return self.scope.tenant_id
 
     def record_published(self, envelopes: list[EventEnvelope]) -> None:
-        self._published.extend(envelopes)
+        if self._parent is not None:  # a nested context publishes with its parent, in order
+            self._parent.record_published(envelopes)
+        else:
+            self._published.extend(envelopes)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """Undo only this scope's writes (and forget its published events) on an exception."""
-        published = len(self._published)
+        root = self._root()
+        published = len(root._published)
         try:
             async with self.tx.savepoint():
                 yield
         except BaseException:
-            del self._published[published:]
+            del root._published[published:]
             raise
+
+    @asynccontextmanager
+    async def nested(self) -> AsyncIterator[TransactionContext]:
+        """A child context whose writes are undone on an exception, like :meth:`savepoint`,
+        but whose SAVEPOINT is only taken when it first touches the database (a step that
+        writes nothing costs no round trip)."""
+        lazy = _LazySavepoint(self.tx)
+        child = TransactionContext(self.core, self.scope, lazy, parent=self)
+        root = self._root()
+        published = len(root._published)
+        try:
+            yield child
+        except BaseException as exc:
+            del root._published[published:]
+            await lazy.close(exc)
+            raise
+        await lazy.close(None)
+
+    def _root(self) -> TransactionContext:
+        root = self
+        while root._parent is not None:
+            root = root._parent
+        return root
 
     def _after_commit(self) -> None:
         published, self._published = self._published, []
@@ -89,3 +125,53 @@ async def open_transaction(
 ) -> AsyncIterator[TransactionContext]:
     async with core.database.transaction(tenant_id=scope.tenant_id, read_only=read_only) as tx:
         yield TransactionContext(core, scope, tx)
+
+
+class _LazySavepoint:
+    """A transaction seen through a savepoint taken on first use (see ``nested``)."""
+
+    __slots__ = ("_scope", "_tx")
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._scope: AbstractAsyncContextManager[None] | None = None
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self._tx.tenant_id
+
+    async def _enter(self) -> Transaction:
+        if self._scope is None:
+            scope = self._tx.savepoint()
+            await scope.__aenter__()
+            self._scope = scope
+        return self._tx
+
+    async def close(self, exc: BaseException | None) -> None:
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            if exc is None:
+                await scope.__aexit__(None, None, None)
+            else:
+                await scope.__aexit__(type(exc), exc, exc.__traceback__)
+
+    async def execute(self, query: str, params: Params | None = None) -> int:
+        return await (await self._enter()).execute(query, params)
+
+    async def execute_many(self, query: str, params: Sequence[Params]) -> None:
+        await (await self._enter()).execute_many(query, params)
+
+    async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
+        return await (await self._enter()).fetch_one(query, params)
+
+    async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
+        return await (await self._enter()).fetch_all(query, params)
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        self._tx.after_commit(callback)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        tx = await self._enter()
+        async with tx.savepoint():
+            yield

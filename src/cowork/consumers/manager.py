@@ -9,7 +9,6 @@ from cowork.consumers.options import ConsumerOptions
 from cowork.consumers.runner import ConsumerRunner
 from cowork.consumers.subscription import DurableSubscription
 from cowork.errors import ValidationError
-from cowork.events.envelope import EventEnvelope
 from cowork.events.patterns import EventPattern
 from cowork.tenancy import TenantScope
 
@@ -41,7 +40,7 @@ class ConsumerManager:
         transactional: bool,
         max_attempts: int | None = None,
         options: ConsumerOptions | None = None,
-        accepts: Callable[[EventEnvelope], bool] | None = None,
+        accepts: Callable[[str], bool] | None = None,
     ) -> DurableSubscription:
         key = (scope.tenant_id, consumer_id)
         existing = self._runners.get(key)

@@ -50,7 +50,7 @@ class ConsumerRunner:
         transactional: bool,
         start: Literal["beginning", "now"],
         options: ConsumerOptions,
-        accepts: Callable[[EventEnvelope], bool] | None = None,
+        accepts: Callable[[str], bool] | None = None,
     ) -> None:
         self.core = core
         self.scope = scope
@@ -60,8 +60,10 @@ class ConsumerRunner:
         self.transactional = transactional
         self.start_at = start
         self.options = options
-        # A cheap in-memory pre-filter: events it refuses are passed over like non-matching
-        # ones (no handler call, no transaction); the checkpoint still moves past them.
+        # A cheap in-memory pre-filter on event types: events it refuses are passed over like
+        # non-matching ones (no handler call, no transaction); the checkpoint still moves past
+        # them. Commits of only such events (or of non-matching ones) do not wake the runner:
+        # it reads past them on its next wake-up or poll.
         self.accepts = accepts
         self.handled = 0
         self.parked = 0
@@ -76,8 +78,14 @@ class ConsumerRunner:
         self._registered.add_done_callback(lambda f: f.cancelled() or f.exception() is None or None)
         self._caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._waiter = core.database.wakeups.waiter(scope.tenant_id)
+        self._waiter = core.database.wakeups.waiter(scope.tenant_id, wants=self.wants)
         self._last_redrive_check = 0.0
+
+    def wants(self, event_type: str) -> bool:
+        """Whether events of this type go to the handler."""
+        return self.pattern.matches(event_type) and (
+            self.accepts is None or self.accepts(event_type)
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, *, run: bool) -> None:
@@ -263,9 +271,7 @@ class ConsumerRunner:
             if self.stopping:
                 break
             self._check_lease()
-            if self.pattern.matches(envelope.event_type) and (
-                self.accepts is None or self.accepts(envelope)
-            ):
+            if self.wants(envelope.event_type):
                 delivered = await self._deliver(envelope, checkpoint=True)
                 if delivered is None:  # stopping mid-retry: leave it for the next holder
                     break

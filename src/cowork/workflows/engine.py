@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cowork.consumers.subscription import DurableSubscription
@@ -122,9 +123,11 @@ async def start_instance(
     input_data: Mapping[str, Any] | None,
     event_cursor: tuple[int, int],
     run_inline: bool,
+    lease: tuple[str, float] | None = None,
 ) -> WorkflowInstance | None:
-    """Create an instance (None if ``start_key`` was used) and record its start."""
-    store = WorkflowStore(ctx.tx, ctx.scope)
+    """Create an instance and record its start, in one insert (None if ``start_key`` was
+    used). ``lease`` (owner, seconds) inserts it already leased to that executor, which is
+    handed the instance after the commit instead of claiming it."""
     state: dict[str, Any] = {"input": dict(input_data or {}), "data": {}}
     if event is not None:
         state["trigger"] = {
@@ -133,25 +136,36 @@ async def start_instance(
             "position": event.position,
             "payload": event.payload,
         }
-    instance = await store.insert_instance(
+    now = utcnow()
+    draft = WorkflowInstance(
         instance_id=new_id(),
-        definition=definition,
+        workflow_id=definition.workflow_id,
+        workflow_version=definition.version,
+        status=InstanceStatus.RUNNING,
+        step_index=0,
         correlation_key=correlation_key,
         start_key=start_key,
         state=state,
-        status=InstanceStatus.RUNNING,
-        wake_at=None if run_inline else utcnow(),
+        attempts=0,
+        last_error=None,
+        wake_at=None if run_inline else now,
+        tenant_id=ctx.scope.tenant_id,
+        owner_id=ctx.scope.owner_id,
+        created_at=now,
+        updated_at=now,
+        ended_at=None,
+        row_version=1,
         event_cursor=event_cursor,
+        lease_owner=None if lease is None else lease[0],
+        lease_expires_at=None if lease is None else now + timedelta(seconds=lease[1]),
     )
-    if instance is None:
-        return None
-    transition = Transition(ctx, definition, instance)
+    transition = Transition(ctx, definition, draft)
     transition.started(event)
     if run_inline and event is not None:
         await transition.advance(scan=False)
         transition.offer(event)
         await transition.advance(scan=False)
-    return await transition.save()
+    return await transition.save_new()
 
 
 class WorkflowEngine:
@@ -167,6 +181,10 @@ class WorkflowEngine:
         self._relevance: dict[str, bool] = {}
         self._relevance_generation = -1
         self.transitions = 0
+        # Instances this process started already leased to this executor (see take_over):
+        # run from here without a claim; leases whose release failed, to retry.
+        self._handed: collections.deque[WorkflowInstance] = collections.deque()
+        self._unreleased: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -205,32 +223,53 @@ class WorkflowEngine:
                 self._executor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._executor
+        # Leases of handed-over instances not run yet go back, so others need not wait them out.
+        self._unreleased.update(i.instance_id for i in self._handed)
+        self._handed.clear()
+        await self._release_pending()
         self._waiter.close()
 
     def wake(self) -> None:
         self._waiter.set()
 
+    @property
+    def executes(self) -> bool:
+        """Whether this engine's executor runs here (and so can take started instances)."""
+        return self._run and self._executor is not None and not self._stop.is_set()
+
+    def lease_for_start(self) -> tuple[str, float] | None:
+        """The lease a start in this process gives its instance: this executor's, so that it
+        runs the instance without claiming it (None when the executor does not run here)."""
+        return (self.core.worker_id, self.lease_seconds) if self.executes else None
+
+    def take_over(self, instance: WorkflowInstance) -> None:
+        """Run ``instance``, committed leased to this executor, next (no claim round trip).
+        If the process dies first, the lease expires and any worker claims the instance."""
+        if instance.lease_owner == self.core.worker_id and instance.status.active:
+            self._handed.append(instance)
+        self._waiter.set()
+
     # -- event side -----------------------------------------------------------------------------
-    def _accepts(self, event: EventEnvelope) -> bool:
+    def _accepts(self, event_type: str) -> bool:
         """Whether any definition could react to this event type (a trigger of a latest
         version or a wait of any version); registrations always pass, to refresh the cache."""
-        if event.event_type == DEFINITION_REGISTERED:
+        if event_type == DEFINITION_REGISTERED:
             return True
         generation = self.cache.generation
         if generation != self._relevance_generation:
             self._relevance.clear()
             self._relevance_generation = generation
-        relevant = self._relevance.get(event.event_type)
+        relevant = self._relevance.get(event_type)
         if relevant is None:
             relevant = any(
-                d.trigger and EventPattern.parse(d.trigger).matches(event.event_type)
+                d.trigger and EventPattern.parse(d.trigger).matches(event_type)
                 for d in self.cache.latest.values()
             ) or any(
-                isinstance(s, WaitStep) and EventPattern.parse(s.event).matches(event.event_type)
+                isinstance(s, WaitStep) and EventPattern.parse(s.event).matches(event_type)
                 for d in self.cache.by_version.values()
                 for s in d.steps
             )
-            self._relevance[event.event_type] = relevant
+            self._relevance[event_type] = relevant
         return relevant
 
     async def _on_event(self, event: EventEnvelope, ctx: TransactionContext) -> None:
@@ -328,10 +367,15 @@ class WorkflowEngine:
         instances, and a lease of a dead worker expires. The transition then re-locks the row,
         checks it is unchanged, and commits the step's writes, the instance, its history and
         events together (or nothing)."""
-        async with open_transaction(self.core, self.scope) as ctx:
-            claimed = await WorkflowStore(ctx.tx, self.scope).claim(
-                self.core.worker_id, now or utcnow(), self.lease_seconds
-            )
+        if self._unreleased:
+            await self._release_pending()
+        if self._handed:
+            claimed: WorkflowInstance | None = self._handed.popleft()
+        else:
+            async with open_transaction(self.core, self.scope) as ctx:
+                claimed = await WorkflowStore(ctx.tx, self.scope).claim(
+                    self.core.worker_id, now or utcnow(), self.lease_seconds
+                )
         if claimed is None:
             return False
         heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(claimed.instance_id))
@@ -350,8 +394,9 @@ class WorkflowEngine:
         finally:
             heartbeat.cancel()
             if not finished:
+                self._unreleased.add(claimed.instance_id)
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self._release(claimed.instance_id))
+                    await asyncio.shield(self._release_pending())
         return True
 
     async def _heartbeat(self, instance_id: str) -> None:
@@ -363,9 +408,15 @@ class WorkflowEngine:
                         instance_id, self.core.worker_id, self.lease_seconds
                     )
 
-    async def _release(self, instance_id: str) -> None:
-        async with open_transaction(self.core, self.scope) as ctx:
-            await WorkflowStore(ctx.tx, self.scope).release(instance_id, self.core.worker_id)
+    async def _release_pending(self) -> None:
+        """Give back the leases of steps that did not finish (kept and retried on failure:
+        a lease is exclusive until it expires, for its owner too)."""
+        with contextlib.suppress(CoworkError):
+            async with open_transaction(self.core, self.scope) as ctx:
+                store = WorkflowStore(ctx.tx, self.scope)
+                for instance_id in sorted(self._unreleased):
+                    await store.release(instance_id, self.core.worker_id)
+            self._unreleased.clear()
 
     async def _transition(self, claimed: WorkflowInstance) -> None:
         async with open_transaction(self.core, self.scope) as ctx:
@@ -418,9 +469,13 @@ class WorkflowEngine:
         handler = self.core.actions.get(step.action)
         if handler is None:
             return _Outcome(attempt, error=f"no handler registered for action {step.action!r}")
-        action_ctx = ActionContext(instance=instance, step_name=step.name, attempt=attempt, tx=ctx)
         try:
-            async with ctx.savepoint():  # a failing action's writes are undone, ours go on
+            # A failing action's writes are undone and ours go on; the savepoint is only
+            # taken if the action writes.
+            async with ctx.nested() as action_tx:
+                action_ctx = ActionContext(
+                    instance=instance, step_name=step.name, attempt=attempt, tx=action_tx
+                )
                 result = await handler(action_ctx)
                 data = _action_result(step.action, result)
         except (asyncio.CancelledError, PersistenceUnavailable):

@@ -336,8 +336,23 @@ class Transition:
 
     async def save(self) -> WorkflowInstance:
         """Write the instance (compare-and-set), its history and its events."""
+        saved = await self.store.update(self.original, **_fields(self.current))
+        await self._save_records(saved)
+        return saved
+
+    async def save_new(self) -> WorkflowInstance | None:
+        """Insert a new instance in its current state, with its history and events; None (and
+        nothing written) when its start key was used already."""
+        saved = await self.store.insert_instance(self.current)
+        if saved is None:
+            self._history.clear()
+            self._events.clear()
+            return None
+        await self._save_records(saved)
+        return saved
+
+    async def _save_records(self, saved: WorkflowInstance) -> None:
         store = self.store
-        saved = await store.update(self.original, **_fields(self.current))
         await store.add_history_batch(
             self.current.instance_id, [{"actor": self.actor, **entry} for entry in self._history]
         )
@@ -347,7 +362,6 @@ class Transition:
             self.ctx.record_published(appended.new)
         self._history.clear()
         self._events.clear()
-        return saved
 
 
 def _fields(instance: WorkflowInstance) -> dict[str, Any]:

@@ -103,6 +103,7 @@ class WorkflowsService(TenantService):
             validate_id(idempotency_key, "idempotency_key")
         data = validate_document(mapping_arg(input, "input"), what="input", max_bytes=256 * 1024)
         engine = await self._core.workflows.engine(self._scope)
+        engine_started: WorkflowInstance | None = None
         async with self._transaction() as ctx:
             store = WorkflowStore(ctx.tx, self._scope)
             definitions = _versions_of(engine.cache.by_version.values(), workflow_id, version)
@@ -132,10 +133,15 @@ class WorkflowsService(TenantService):
                 input_data=data,
                 event_cursor=await head_cursor(ctx.tx, self._scope.tenant_id),
                 run_inline=False,
+                lease=engine.lease_for_start() if self._bound is None else None,
             )
             if instance is None:
                 instance = await store.by_start_key(workflow_id, start_key)
                 assert instance is not None
+            else:
+                engine_started = instance
+        if engine_started is not None:
+            engine.take_over(engine_started)
         self._wake()
         return instance
 

@@ -58,33 +58,29 @@ class WorkflowStore:
         return [WorkflowDefinition.from_json(r["definition"]) for r in rows]
 
     # -- instances ----------------------------------------------------------------------------
-    async def insert_instance(
-        self,
-        *,
-        instance_id: str,
-        definition: WorkflowDefinition,
-        correlation_key: str | None,
-        start_key: str,
-        state: dict[str, Any],
-        status: InstanceStatus,
-        wake_at: datetime | None,
-        event_cursor: tuple[int, int],
-    ) -> WorkflowInstance | None:
-        """Insert; None when the start key was used already (idempotent start)."""
+    async def insert_instance(self, instance: WorkflowInstance) -> WorkflowInstance | None:
+        """Insert a new instance as it stands; None when its start key was used already
+        (idempotent start)."""
         row = await self.tx.fetch_one(
             "wf_instance_insert",
             self._params(
-                instance_id=instance_id,
-                workflow_id=definition.workflow_id,
-                workflow_version=definition.version,
-                status=status.value,
-                correlation_key=correlation_key,
-                start_key=start_key,
-                state=Json(state),
-                wake_at=wake_at,
-                event_tx_id=event_cursor[0],
-                event_position=event_cursor[1],
-                now=utcnow(),
+                instance_id=instance.instance_id,
+                workflow_id=instance.workflow_id,
+                workflow_version=instance.workflow_version,
+                status=instance.status.value,
+                correlation_key=instance.correlation_key,
+                start_key=instance.start_key,
+                step_index=instance.step_index,
+                state=Json(instance.state),
+                attempts=instance.attempts,
+                last_error=instance.last_error,
+                wake_at=instance.wake_at,
+                event_tx_id=instance.event_cursor[0],
+                event_position=instance.event_cursor[1],
+                lease_owner=instance.lease_owner,
+                lease_expires_at=instance.lease_expires_at,
+                ended_at=instance.ended_at,
+                now=instance.created_at,
             ),
         )
         return None if row is None else WorkflowInstance.from_row(row)

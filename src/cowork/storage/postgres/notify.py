@@ -5,6 +5,11 @@ the writer's transaction would take PostgreSQL's global notify lock at commit an
 publishing transaction. The listener re-LISTENs after its connection drops (server restart,
 ``pg_terminate_backend``) and then wakes every local waiter, so events published meanwhile are
 read from the log.
+
+A payload is the tenant id, then the committed event types separated by spaces (neither may
+contain a space), so listeners wake only the waiters those types interest; a payload with the
+tenant alone wakes them all. A process ignores its own notifications: it woke its local waiters
+when it committed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -26,6 +31,7 @@ __all__ = ["CHANNEL", "PostgresWakeups"]
 
 CHANNEL = "cowork_events"
 _log = logging.getLogger("cowork.wakeups")
+_MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
 
 Connect = Callable[[], Awaitable["psycopg.AsyncConnection[DictRow]"]]
 
@@ -35,7 +41,8 @@ class PostgresWakeups(LocalWakeups):
         super().__init__()
         self._connect = connect
         self._retry = retry_seconds
-        self._pending: set[str] = set()
+        self._pending: dict[str, set[str] | None] = {}
+        self._notifier_pid: int | None = None
         self._notify_event = asyncio.Event()
         self._notifier: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -44,11 +51,18 @@ class PostgresWakeups(LocalWakeups):
         self.listening = asyncio.Event()  # set while a LISTEN is active (tests wait on it)
 
     # -- sending ------------------------------------------------------------------------------
-    def signal(self, tenant_id: str) -> None:
-        self.wake_local(tenant_id)
+    def signal(self, tenant_id: str, event_types: Collection[str] | None = None) -> None:
+        self.wake_local(tenant_id, event_types)
         if self._closed:
             return
-        self._pending.add(tenant_id)
+        if tenant_id not in self._pending:
+            self._pending[tenant_id] = None if event_types is None else set(event_types)
+        else:
+            known = self._pending[tenant_id]
+            if known is not None and event_types is not None:
+                known.update(event_types)
+            else:
+                self._pending[tenant_id] = None
         self._notify_event.set()
         if self._notifier is None or self._notifier.done():
             self._notifier = asyncio.get_running_loop().create_task(
@@ -61,15 +75,17 @@ class PostgresWakeups(LocalWakeups):
             while not self._closed:
                 await self._notify_event.wait()
                 self._notify_event.clear()
-                tenants, self._pending = sorted(self._pending), set()
-                if not tenants:
+                pending, self._pending = self._pending, {}
+                if not pending:
                     continue
+                payloads = [encode_payload(t, pending[t]) for t in sorted(pending)]
                 try:
                     if conn is None or conn.closed:
                         conn = await self._connect()
+                        self._notifier_pid = conn.info.backend_pid
                     await conn.execute(
-                        "SELECT pg_notify(%(channel)s, t) FROM unnest(%(tenants)s::text[]) AS t",
-                        {"channel": CHANNEL, "tenants": tenants},
+                        "SELECT pg_notify(%(channel)s, t) FROM unnest(%(payloads)s::text[]) AS t",
+                        {"channel": CHANNEL, "payloads": payloads},
                     )
                 except Exception as exc:
                     # Other processes fall back to polling; local waiters were already woken.
@@ -105,7 +121,8 @@ class PostgresWakeups(LocalWakeups):
                 self.listening.set()
                 self.wake_all()  # anything published while we were not listening
                 async for notify in conn.notifies():
-                    self.wake_local(notify.payload)
+                    if notify.pid != self._notifier_pid:
+                        self.wake_local(*decode_payload(notify.payload))
             except (psycopg.Error, OSError) as exc:
                 if not self._closed:
                     _log.warning("LISTEN connection lost (%s); reconnecting", type(exc).__name__)
@@ -131,3 +148,16 @@ class PostgresWakeups(LocalWakeups):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await super().close()
+
+
+def encode_payload(tenant_id: str, event_types: Collection[str] | None) -> str:
+    """``tenant type type ...``; the tenant alone when the types are unknown or too many."""
+    if not event_types:
+        return tenant_id
+    payload = " ".join((tenant_id, *sorted(event_types)))
+    return payload if len(payload.encode()) <= _MAX_PAYLOAD else tenant_id
+
+
+def decode_payload(payload: str) -> tuple[str, list[str] | None]:
+    tenant_id, *event_types = payload.split(" ")
+    return tenant_id, event_types or None

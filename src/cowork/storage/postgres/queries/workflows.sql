@@ -22,14 +22,16 @@ WHERE tenant_id = %(tenant_id)s
 ORDER BY workflow_id, version;
 
 -- name: wf_instance_insert
--- Start an instance; the (workflow_id, start_key) key makes starting idempotent.
+-- Start an instance with its first state (written whole, so a start is one statement); the
+-- (workflow_id, start_key) key makes starting idempotent.
 INSERT INTO cowork_workflow_instance
     (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
-     start_key, step_index, state, wake_at, event_tx_id, event_position, created_at,
-     updated_at)
+     start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
+     lease_owner, lease_expires_at, created_at, updated_at, ended_at)
 VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %(owner_id)s,
-        %(status)s, %(correlation_key)s, %(start_key)s, 0, %(state)s, %(wake_at)s,
-        %(event_tx_id)s, %(event_position)s, %(now)s, %(now)s)
+        %(status)s, %(correlation_key)s, %(start_key)s, %(step_index)s, %(state)s, %(attempts)s,
+        %(last_error)s, %(wake_at)s, %(event_tx_id)s, %(event_position)s, %(lease_owner)s,
+        %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
@@ -59,15 +61,16 @@ ORDER BY created_at, instance_id
 FOR UPDATE;
 
 -- name: wf_instance_claim
--- Lease the next due instance that no live worker holds (our own stale lease included: a
--- release lost in an outage must not keep us from our own instance). The row lock (SKIP LOCKED) lasts only
--- for this statement; the lease then keeps other workers away while the step runs.
+-- Lease the next due instance whose lease (if any) has expired: a lease is exclusive until it
+-- expires, for its owner too (an executor runs the instances a start in its process leased to
+-- it without claiming them). The row lock (SKIP LOCKED) lasts only for this statement; the
+-- lease then keeps other workers away while the step runs.
 UPDATE cowork_workflow_instance AS i
 SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
 FROM (SELECT tenant_id, instance_id FROM cowork_workflow_instance
       WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting')
         AND wake_at <= %(now)s
-        AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < %(now)s)
+        AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
       ORDER BY wake_at, instance_id
       LIMIT 1
       FOR UPDATE SKIP LOCKED) AS due

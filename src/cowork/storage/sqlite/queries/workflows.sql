@@ -22,14 +22,16 @@ WHERE tenant_id = :tenant_id
 ORDER BY workflow_id, version;
 
 -- name: wf_instance_insert
--- Start an instance; the (workflow_id, start_key) key makes starting idempotent.
+-- Start an instance with its first state (written whole, so a start is one statement); the
+-- (workflow_id, start_key) key makes starting idempotent.
 INSERT INTO cowork_workflow_instance
     (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
-     start_key, step_index, state, wake_at, event_tx_id, event_position, created_at,
-     updated_at)
+     start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
+     lease_owner, lease_expires_at, created_at, updated_at, ended_at)
 VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
-        :status, :correlation_key, :start_key, 0, :state, :wake_at,
-        :event_tx_id, :event_position, :now, :now)
+        :status, :correlation_key, :start_key, :step_index, :state, :attempts,
+        :last_error, :wake_at, :event_tx_id, :event_position, :lease_owner,
+        :lease_expires_at, :now, :now, :ended_at)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
@@ -56,14 +58,15 @@ WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id
 ORDER BY created_at, instance_id;
 
 -- name: wf_instance_claim
--- Lease the next due instance that no live worker holds (SQLite's write lock serialises).
+-- Lease the next due instance whose lease (if any) has expired, for its owner too (SQLite's
+-- write lock serialises).
 UPDATE cowork_workflow_instance
 SET lease_owner = :owner, lease_expires_at = :expires
 WHERE tenant_id = :tenant_id AND instance_id = (
     SELECT instance_id FROM cowork_workflow_instance
     WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting')
       AND wake_at <= :now
-      AND (lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at < :now)
+      AND (lease_owner IS NULL OR lease_expires_at < :now)
     ORDER BY wake_at, instance_id
     LIMIT 1)
 RETURNING *;
