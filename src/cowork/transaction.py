@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cowork.core import Core
 from cowork.events.envelope import EventEnvelope
-from cowork.storage.port import AfterCommit, Params, Row, Transaction
+from cowork.storage.port import AfterCommit, Params, Pending, Row, Transaction
 from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
@@ -163,6 +163,12 @@ class _LazySavepoint:
 
     async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
         return await (await self._enter()).fetch_one(query, params)
+
+    async def send(self, query: str, params: Params | None = None) -> None:
+        await (await self._enter()).send(query, params)
+
+    async def submit(self, query: str, params: Params | None = None) -> Pending:
+        return await (await self._enter()).submit(query, params)
 
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         return await (await self._enter()).fetch_all(query, params)

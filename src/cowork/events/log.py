@@ -17,12 +17,13 @@ from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.patterns import validate_event_type
 from cowork.events.sanitize import DEFAULT_POLICY, SanitizePolicy, sanitize_object
 from cowork.ids import new_id
-from cowork.storage.port import Json, Row, Transaction
+from cowork.storage.port import Json, Pending, Row, Transaction
 from cowork.tenancy import validate_id, validate_limit
 
 __all__ = [
     "Appended",
     "Cursor",
+    "PendingAppend",
     "PreparedEvent",
     "append_events",
     "cursor_of_position",
@@ -31,6 +32,7 @@ __all__ = [
     "head_cursor",
     "prepare_event",
     "read_events",
+    "submit_append",
 ]
 
 Cursor = tuple[int, int]  # (tx_id, position) in commit order
@@ -156,21 +158,59 @@ async def append_events(
 ) -> Appended:
     """Append in order; an event id already stored yields the stored (original) envelope and
     is not new (so it is not dispatched again)."""
+    return await (await submit_append(tx, tenant_id, events)).finish()
+
+
+class PendingAppend:
+    """An append sent to the database; :meth:`finish` reads what it stored."""
+
+    __slots__ = ("_events", "_pending", "_tenant_id", "_tx")
+
+    def __init__(
+        self,
+        tx: Transaction,
+        tenant_id: str,
+        events: Sequence[PreparedEvent],
+        pending: Pending | None,
+    ) -> None:
+        self._tx = tx
+        self._tenant_id = tenant_id
+        self._events = events
+        self._pending = pending
+
+    async def finish(self) -> Appended:
+        if self._pending is None:
+            return Appended([], [])
+        return await _appended(self._tx, self._tenant_id, self._events, await self._pending.rows())
+
+
+async def submit_append(
+    tx: Transaction, tenant_id: str, events: Sequence[PreparedEvent]
+) -> PendingAppend:
+    """Start :func:`append_events`; statements sent before ``finish`` share its round trip."""
     if not events:
-        return Appended([], [])
+        return PendingAppend(tx, tenant_id, events, None)
     now = datetime.now(UTC)
     if len(events) == 1:
+        pending = await tx.submit("event_append", events[0].params(tenant_id, now))
+    else:
+        pending = await tx.submit(
+            "event_append_batch",
+            {"tenant_id": tenant_id, "batch": Json([e.batch_item() for e in events]), "now": now},
+        )
+    return PendingAppend(tx, tenant_id, events, pending)
+
+
+async def _appended(
+    tx: Transaction, tenant_id: str, events: Sequence[PreparedEvent], rows: list[Row]
+) -> Appended:
+    if len(events) == 1:
         event = events[0]
-        row = await tx.fetch_one("event_append", event.params(tenant_id, now))
-        if row is not None:
-            envelope = event.envelope(tenant_id, row)
+        if rows:
+            envelope = event.envelope(tenant_id, rows[0])
             return Appended([envelope], [envelope])
         existing = await existing_events(tx, tenant_id, [event.event_id])
         return Appended([existing[event.event_id]], [])
-    rows = await tx.fetch_all(
-        "event_append_batch",
-        {"tenant_id": tenant_id, "batch": Json([e.batch_item() for e in events]), "now": now},
-    )
     inserted = {r["event_id"]: r for r in rows}
     missing = [e.event_id for e in events if e.event_id not in inserted]
     existing = await existing_events(tx, tenant_id, missing) if missing else {}

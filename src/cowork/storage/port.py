@@ -28,6 +28,8 @@ __all__ = [
     "Json",
     "MigrationSession",
     "Params",
+    "Pending",
+    "Ready",
     "Row",
     "Transaction",
 ]
@@ -64,6 +66,24 @@ class AppliedMigration:
     applied_at: datetime
 
 
+class Pending(Protocol):
+    """The rows of a submitted query (see :meth:`Transaction.submit`)."""
+
+    async def rows(self) -> list[Row]: ...
+
+
+class Ready:
+    """A :class:`Pending` whose rows are already known (adapters that run queries at once)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+
+    async def rows(self) -> list[Row]:
+        return self._rows
+
+
 class Transaction(Protocol):
     """One database transaction. Every method takes the *name* of a query of the adapter."""
 
@@ -86,6 +106,16 @@ class Transaction(Protocol):
 
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         """Run a query; return every row."""
+        ...
+
+    async def send(self, query: str, params: Params | None = None) -> None:
+        """Run a statement whose result is not needed. An adapter may send it with the next
+        statement (one round trip for both); its error then surfaces there, or at commit."""
+        ...
+
+    async def submit(self, query: str, params: Params | None = None) -> Pending:
+        """Start a query whose rows are read later with ``await pending.rows()``; statements
+        submitted in between travel with it (one round trip for all)."""
         ...
 
     def after_commit(self, callback: AfterCommit) -> None:

@@ -121,13 +121,14 @@ async def start_instance(
     correlation_key: str,
     event: EventEnvelope | None,
     input_data: Mapping[str, Any] | None,
-    event_cursor: tuple[int, int],
+    event_cursor: tuple[int, int] | None,
     run_inline: bool,
     lease: tuple[str, float] | None = None,
 ) -> WorkflowInstance | None:
     """Create an instance and record its start, in one insert (None if ``start_key`` was
-    used). ``lease`` (owner, seconds) inserts it already leased to that executor, which is
-    handed the instance after the commit instead of claiming it."""
+    used). ``event_cursor`` None: the head of the log as the insert sees it. ``lease``
+    (owner, seconds) inserts it already leased to that executor, which is handed the instance
+    after the commit instead of claiming it."""
     state: dict[str, Any] = {"input": dict(input_data or {}), "data": {}}
     if event is not None:
         state["trigger"] = {
@@ -155,7 +156,7 @@ async def start_instance(
         updated_at=now,
         ended_at=None,
         row_version=1,
-        event_cursor=event_cursor,
+        event_cursor=event_cursor or (0, 0),
         lease_owner=None if lease is None else lease[0],
         lease_expires_at=None if lease is None else now + timedelta(seconds=lease[1]),
     )
@@ -165,7 +166,7 @@ async def start_instance(
         await transition.advance(scan=False)
         transition.offer(event)
         await transition.advance(scan=False)
-    return await transition.save_new()
+    return await transition.save_new(at_head=event_cursor is None)
 
 
 class WorkflowEngine:

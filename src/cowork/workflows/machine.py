@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cowork.events.envelope import EventEnvelope, NewEvent
-from cowork.events.log import Cursor, append_events, prepare_event, read_events
+from cowork.events.log import Cursor, PendingAppend, prepare_event, read_events, submit_append
 from cowork.events.patterns import EventPattern
 from cowork.service import utcnow
 from cowork.transaction import TransactionContext
@@ -336,32 +336,36 @@ class Transition:
 
     async def save(self) -> WorkflowInstance:
         """Write the instance (compare-and-set), its history and its events."""
-        saved = await self.store.update(self.original, **_fields(self.current))
-        await self._save_records(saved)
+        update = await self.store.update(self.original, **_fields(self.current))
+        append = await self._save_records()
+        saved = await update.saved()  # one round trip for the three statements
+        await self._published(append)
         return saved
 
-    async def save_new(self) -> WorkflowInstance | None:
+    async def save_new(self, *, at_head: bool = False) -> WorkflowInstance | None:
         """Insert a new instance in its current state, with its history and events; None (and
-        nothing written) when its start key was used already."""
-        saved = await self.store.insert_instance(self.current)
+        nothing written) when its start key was used already. ``at_head``: its event cursor
+        is the head of the log now."""
+        saved = await self.store.insert_instance(self.current, at_head=at_head)
         if saved is None:
             self._history.clear()
             self._events.clear()
             return None
-        await self._save_records(saved)
+        await self._published(await self._save_records())
         return saved
 
-    async def _save_records(self, saved: WorkflowInstance) -> None:
-        store = self.store
-        await store.add_history_batch(
+    async def _save_records(self) -> PendingAppend:
+        """Send the history rows and events (their results are read by ``_published``)."""
+        await self.store.add_history_batch(
             self.current.instance_id, [{"actor": self.actor, **entry} for entry in self._history]
         )
-        if self._events:
-            prepared = [prepare_event(e) for e in self._events]
-            appended = await append_events(self.ctx.tx, self.ctx.scope.tenant_id, prepared)
-            self.ctx.record_published(appended.new)
+        prepared = [prepare_event(e) for e in self._events]
         self._history.clear()
         self._events.clear()
+        return await submit_append(self.ctx.tx, self.ctx.scope.tenant_id, prepared)
+
+    async def _published(self, append: PendingAppend) -> None:
+        self.ctx.record_published((await append.finish()).new)
 
 
 def _fields(instance: WorkflowInstance) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from typing import Any
 
 from cowork.arguments import mapping_arg
 from cowork.errors import InvalidTransition, NotFound, ValidationError
-from cowork.events.log import head_cursor
 from cowork.ids import new_id
 from cowork.jsondoc import validate_document
 from cowork.service import TenantService
@@ -131,7 +130,7 @@ class WorkflowsService(TenantService):
                 correlation_key=key,
                 event=None,
                 input_data=data,
-                event_cursor=await head_cursor(ctx.tx, self._scope.tenant_id),
+                event_cursor=None,  # the log's head, read by the insert itself
                 run_inline=False,
                 lease=engine.lease_for_start() if self._bound is None else None,
             )

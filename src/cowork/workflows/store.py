@@ -7,7 +7,7 @@ from typing import Any
 
 from cowork.errors import DefinitionConflict, StorageConflict
 from cowork.service import utcnow
-from cowork.storage.port import Json, Transaction
+from cowork.storage.port import Json, Pending, Transaction
 from cowork.tenancy import TenantScope
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
@@ -58,11 +58,13 @@ class WorkflowStore:
         return [WorkflowDefinition.from_json(r["definition"]) for r in rows]
 
     # -- instances ----------------------------------------------------------------------------
-    async def insert_instance(self, instance: WorkflowInstance) -> WorkflowInstance | None:
+    async def insert_instance(
+        self, instance: WorkflowInstance, *, at_head: bool = False
+    ) -> WorkflowInstance | None:
         """Insert a new instance as it stands; None when its start key was used already
-        (idempotent start)."""
+        (idempotent start). ``at_head``: its event cursor is the log's visible head instead."""
         row = await self.tx.fetch_one(
-            "wf_instance_insert",
+            "wf_instance_insert_at_head" if at_head else "wf_instance_insert",
             self._params(
                 instance_id=instance.instance_id,
                 workflow_id=instance.workflow_id,
@@ -140,8 +142,9 @@ class WorkflowStore:
         assert row is not None
         return int(row["xmin"]), int(row["xmax"])
 
-    async def update(self, instance: WorkflowInstance, **fields: Any) -> WorkflowInstance:
-        """Compare-and-set on ``row_version``; returns the stored row."""
+    async def update(self, instance: WorkflowInstance, **fields: Any) -> PendingUpdate:
+        """Compare-and-set on ``row_version``; ``await (...).saved()`` returns the stored row
+        (statements sent in between share the round trip)."""
         values = {
             "status": instance.status.value,
             "step_index": instance.step_index,
@@ -155,7 +158,7 @@ class WorkflowStore:
             "lease_expires_at": None,
             **fields,
         }
-        row = await self.tx.fetch_one(
+        pending = await self.tx.submit(
             "wf_instance_update",
             self._params(
                 instance_id=instance.instance_id,
@@ -174,18 +177,13 @@ class WorkflowStore:
                 now=utcnow(),
             ),
         )
-        if row is None:
-            raise StorageConflict(
-                f"workflow instance {instance.instance_id!r} changed concurrently (row version "
-                f"{instance.row_version})"
-            )
-        return WorkflowInstance.from_row(row)
+        return PendingUpdate(instance, pending)
 
     async def add_history_batch(self, instance_id: str, entries: list[dict[str, Any]]) -> None:
         """Append history rows in order, in one statement."""
         if not entries:
             return
-        await self.tx.execute(
+        await self.tx.send(
             "wf_history_insert_batch",
             self._params(
                 instance_id=instance_id,
@@ -211,6 +209,23 @@ class WorkflowStore:
     async def history(self, instance_id: str) -> list[HistoryEntry]:
         rows = await self.tx.fetch_all("wf_history_list", self._params(instance_id=instance_id))
         return [HistoryEntry.from_row(r) for r in rows]
+
+
+class PendingUpdate:
+    __slots__ = ("_instance", "_pending")
+
+    def __init__(self, instance: WorkflowInstance, pending: Pending) -> None:
+        self._instance = instance
+        self._pending = pending
+
+    async def saved(self) -> WorkflowInstance:
+        rows = await self._pending.rows()
+        if not rows:
+            raise StorageConflict(
+                f"workflow instance {self._instance.instance_id!r} changed concurrently (row "
+                f"version {self._instance.row_version})"
+            )
+        return WorkflowInstance.from_row(rows[0])
 
 
 def _status_value(status: InstanceStatus | str | None) -> str | None:

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.abc import Query
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
@@ -26,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cowork.errors import CoworkError, PersistenceUnavailable
 from cowork.redaction import redact_url, scrub, url_secrets
-from cowork.storage.port import Backend, Health, Json, Params, Row
+from cowork.storage.port import Backend, Health, Json, Params, Pending, Row
 from cowork.storage.postgres.errors import translate
 from cowork.storage.postgres.migrations_session import PostgresMigrationSession
 from cowork.storage.postgres.notify import PostgresWakeups
@@ -37,7 +36,6 @@ from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 __all__ = ["PostgresDatabase"]
 
 PgConnection = psycopg.AsyncConnection[DictRow]
-_ALL_TENANTS = "*"
 
 
 def _dumps(value: Any) -> str:
@@ -95,7 +93,11 @@ async def _configure(conn: PgConnection) -> None:
 
 
 class _PgTransaction(AfterCommitHooks):
-    __slots__ = ("_applied", "_conn", "_queries", "_secrets", "_tenant_id")
+    """A transaction on a connection in pipeline mode: statements whose results nobody waits
+    for (its BEGIN, planner settings, savepoints, :meth:`send`) travel with the next one
+    that returns rows or a row count, so they cost no round trip of their own."""
+
+    __slots__ = ("_applied", "_conn", "_pipeline", "_queries", "_secrets", "_tenant_id")
 
     def __init__(
         self, conn: PgConnection, queries: QuerySet, tenant_id: str | None, secrets: tuple[str, ...]
@@ -106,6 +108,7 @@ class _PgTransaction(AfterCommitHooks):
         self._tenant_id = tenant_id
         self._secrets = secrets
         self._applied: set[str] | None = None
+        self._pipeline: psycopg.AsyncPipeline | None = None
 
     @property
     def tenant_id(self) -> str | None:
@@ -114,9 +117,17 @@ class _PgTransaction(AfterCommitHooks):
     async def execute(self, query: str, params: Params | None = None) -> int:
         try:
             cur = await self._conn.execute(self._queries[query], params)
+            if self._pipeline is not None:
+                await self._pipeline.sync()  # the row count arrives with the results
         except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
         return cur.rowcount
+
+    async def send(self, query: str, params: Params | None = None) -> None:
+        try:
+            await self._conn.execute(self._queries[query], params)
+        except (psycopg.Error, UnicodeError) as exc:
+            raise translate(exc, secrets=self._secrets) from None
 
     async def execute_many(self, query: str, params: Sequence[Params]) -> None:
         if not params:
@@ -126,6 +137,15 @@ class _PgTransaction(AfterCommitHooks):
                 await cur.executemany(self._queries[query], params)
         except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
+
+    async def submit(self, query: str, params: Params | None = None) -> Pending:
+        try:
+            if query in self._queries.settings:
+                await self._apply_settings(query)
+            cursor = await self._conn.execute(self._queries[query], params)
+        except (psycopg.Error, UnicodeError) as exc:
+            raise translate(exc, secrets=self._secrets) from None
+        return _PgPending(cursor, self._secrets)
 
     async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
         try:
@@ -150,7 +170,8 @@ class _PgTransaction(AfterCommitHooks):
         if self._applied is None:
             self._applied = set()
         if query not in self._applied:
-            await self._conn.execute(self._queries.settings[query].encode("ascii"))
+            for setting in self._queries.settings[query].split(";"):
+                await self._conn.execute(setting.strip().encode("ascii"))
             self._applied.add(query)
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
@@ -159,6 +180,20 @@ class _PgTransaction(AfterCommitHooks):
     async def _command(self, command: str) -> None:
         try:
             await self._conn.execute(command.encode("ascii"))
+        except (psycopg.Error, UnicodeError) as exc:
+            raise translate(exc, secrets=self._secrets) from None
+
+
+class _PgPending:
+    __slots__ = ("_cursor", "_secrets")
+
+    def __init__(self, cursor: psycopg.AsyncCursor[DictRow], secrets: tuple[str, ...]) -> None:
+        self._cursor = cursor
+        self._secrets = secrets
+
+    async def rows(self) -> list[Row]:
+        try:
+            return await self._cursor.fetchall()
         except (psycopg.Error, UnicodeError) as exc:
             raise translate(exc, secrets=self._secrets) from None
 
@@ -189,7 +224,6 @@ class PostgresDatabase:
         self._application_name = application_name
         self._queries = load_queries("cowork.storage.postgres")
         self._pool: AsyncConnectionPool[PgConnection] | None = None
-        self._begin_cache: dict[tuple[str | None, bool], sql.Composed] = {}
         self._wakeups = PostgresWakeups(self.connect)
         self._pool_check: asyncio.Task[None] | None = None
 
@@ -288,23 +322,16 @@ class PostgresDatabase:
         return dict(self._pool.get_stats()) if self._pool is not None else {}
 
     # -- transactions -----------------------------------------------------------------------
-    def _begin_statement(self, tenant_id: str | None, read_only: bool) -> sql.Composed:
-        key = (tenant_id, read_only)
-        cached = self._begin_cache.get(key)
-        if cached is None:
-            begin = sql.SQL("BEGIN READ ONLY" if read_only else "BEGIN")
-            if tenant_id is None:  # operator/worker scope: no role switch, works pre-migration
-                cached = sql.SQL("{}; SET LOCAL cowork.tenant_id = {}").format(
-                    begin, sql.Literal(_ALL_TENANTS)
-                )
-            else:
-                cached = sql.SQL("{}; SELECT cowork_enter_tenant({})").format(
-                    begin, sql.Literal(tenant_id)
-                )
-            if len(self._begin_cache) > 1024:
-                self._begin_cache.clear()
-            self._begin_cache[key] = cached
-        return cached
+    @staticmethod
+    def _begin_statements(
+        tenant_id: str | None, read_only: bool
+    ) -> tuple[tuple[bytes, tuple[str, ...] | None], ...]:
+        """BEGIN and the tenant scope, as separate statements (a pipeline sends one per
+        message); sent without waiting, with the transaction's first real statement."""
+        begin = b"BEGIN READ ONLY" if read_only else b"BEGIN"
+        if tenant_id is None:  # operator/worker scope: no role switch, works pre-migration
+            return ((begin, None), (b"SELECT set_config('cowork.tenant_id', '*', true)", None))
+        return ((begin, None), (b"SELECT cowork_enter_tenant(%s)", (tenant_id,)))
 
     @asynccontextmanager
     async def transaction(
@@ -313,14 +340,19 @@ class PostgresDatabase:
         pool = self._require_pool()
         try:
             async with pool.connection() as conn:
-                await conn.execute(self._begin_statement(tenant_id, read_only))
                 tx = _PgTransaction(conn, self._queries, tenant_id, self._secrets)
                 try:
-                    yield tx
+                    async with conn.pipeline() as pipeline:
+                        tx._pipeline = pipeline
+                        for statement, params in self._begin_statements(tenant_id, read_only):
+                            await conn.execute(statement, params)
+                        yield tx
+                        await conn.execute(b"COMMIT")
                 except BaseException:
+                    tx._pipeline = None
                     await _rollback_quietly(conn)
                     raise
-                await conn.execute(b"COMMIT")
+                tx._pipeline = None
         except psycopg.Error as exc:
             raise self._failed(exc) from None
         except PersistenceUnavailable:

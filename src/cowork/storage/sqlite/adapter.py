@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cowork.errors import CoworkError, PersistenceError, PersistenceUnavailable
-from cowork.storage.port import Backend, Health, Params, Row
+from cowork.storage.port import Backend, Health, Params, Pending, Ready, Row
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.sqlite.convert import encode_params, register_converters
 from cowork.storage.sqlite.errors import translate
@@ -114,6 +114,13 @@ class _SqliteTransaction(AfterCommitHooks):
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         _, rows = await self._call(query, params, fetch=True)
         return rows
+
+    async def send(self, query: str, params: Params | None = None) -> None:
+        await self._call(query, params, fetch=False)
+
+    async def submit(self, query: str, params: Params | None = None) -> Pending:
+        _, rows = await self._call(query, params, fetch=True)
+        return Ready(rows)
 
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         return savepoint_scope(self._command)

@@ -35,6 +35,30 @@ VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
+-- name: wf_instance_insert_at_head
+-- wf_instance_insert for a start by hand: the instance's event cursor is the head of the log
+-- a reader can see now (see event_head), so it waits only for events after its start.
+INSERT INTO cowork_workflow_instance
+    (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
+     start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
+     lease_owner, lease_expires_at, created_at, updated_at, ended_at)
+VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %(owner_id)s,
+        %(status)s, %(correlation_key)s, %(start_key)s, %(step_index)s, %(state)s, %(attempts)s,
+        %(last_error)s, %(wake_at)s,
+        coalesce((SELECT tx_id
+                  FROM cowork_event_log
+                  WHERE tenant_id = %(tenant_id)s
+                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                  ORDER BY tx_id DESC, position DESC LIMIT 1), 0),
+        coalesce((SELECT position
+                  FROM cowork_event_log
+                  WHERE tenant_id = %(tenant_id)s
+                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                  ORDER BY tx_id DESC, position DESC LIMIT 1), 0),
+        %(lease_owner)s, %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s)
+ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
+RETURNING *;
+
 -- name: wf_instance_get
 -- One instance.
 SELECT * FROM cowork_workflow_instance
