@@ -15,9 +15,9 @@ from cowork.arguments import timestamp_arg
 from cowork.errors import NotFound, ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.patterns import validate_event_type
-from cowork.events.sanitize import DEFAULT_POLICY, SanitizePolicy, sanitize_object
+from cowork.events.sanitize import DEFAULT_POLICY, SanitizePolicy, sanitize_object_encoded
 from cowork.ids import new_id
-from cowork.storage.port import Json, Pending, Row, Transaction
+from cowork.storage.port import Json, JsonText, Pending, Row, Transaction
 from cowork.tenancy import validate_id, validate_limit
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "envelope_from_row",
     "existing_events",
     "head_cursor",
+    "prepare_and_append",
     "prepare_event",
     "read_events",
     "submit_append",
@@ -53,6 +54,8 @@ class PreparedEvent:
     correlation_id: str | None
     causation_id: str | None
     occurred_at: datetime
+    payload_json: str  # the payload's and metadata's JSON text, encoded once by the sanitiser
+    metadata_json: str
 
     def params(self, tenant_id: str, now: datetime) -> dict[str, Any]:
         return {
@@ -61,28 +64,29 @@ class PreparedEvent:
             "event_type": self.event_type,
             "aggregate_type": self.aggregate_type,
             "aggregate_id": self.aggregate_id,
-            "payload": Json(self.payload),
-            "metadata": Json(self.metadata),
+            "payload": JsonText(self.payload_json),
+            "metadata": JsonText(self.metadata_json),
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
             "occurred_at": self.occurred_at,
             "now": now,
         }
 
-    def batch_item(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "aggregate_type": self.aggregate_type,
-            "aggregate_id": self.aggregate_id,
-            "payload": self.payload,
-            "metadata": self.metadata,
-            "correlation_id": self.correlation_id,
-            "causation_id": self.causation_id,
+    def batch_item(self) -> str:
+        """This event as one JSON object of a batch. Written by hand around the encoded
+        payload and metadata: every other value is a validated id or type (letters, digits
+        and ``._:@/+=-``, nothing JSON must escape) or a timestamp."""
+        return (
+            f'{{"event_id":"{self.event_id}","event_type":"{self.event_type}",'
+            f'"aggregate_type":{_quoted(self.aggregate_type)},'
+            f'"aggregate_id":{_quoted(self.aggregate_id)},'
+            f'"payload":{self.payload_json},"metadata":{self.metadata_json},'
+            f'"correlation_id":{_quoted(self.correlation_id)},'
+            f'"causation_id":{_quoted(self.causation_id)},'
             # ISO 8601 with microseconds and offset: PostgreSQL's timestamptz input and
             # SQLite's converter (fromisoformat) both read it.
-            "occurred_at": self.occurred_at.isoformat(timespec="microseconds"),
-        }
+            f'"occurred_at":"{self.occurred_at.isoformat(timespec="microseconds")}"}}'
+        )
 
     def envelope(self, tenant_id: str, row: Mapping[str, Any]) -> EventEnvelope:
         return EventEnvelope(
@@ -102,6 +106,10 @@ class PreparedEvent:
         )
 
 
+def _quoted(value: str | None) -> str:
+    return "null" if value is None else f'"{value}"'
+
+
 def _optional_id(value: object, what: str) -> str | None:
     return None if value is None else validate_id(value, what, max_length=200)
 
@@ -114,16 +122,22 @@ def prepare_event(
         occurred = timestamp_arg(event.occurred_at, "occurred_at")
     else:
         occurred = now or datetime.now(UTC)
+    payload, payload_json = sanitize_object_encoded(event.payload, policy=policy, what="payload")
+    metadata, metadata_json = sanitize_object_encoded(
+        event.metadata, policy=policy, what="metadata"
+    )
     return PreparedEvent(
         event_id=new_id() if event.event_id is None else validate_id(event.event_id, "event_id"),
         event_type=validate_event_type(event.event_type),
         aggregate_type=_optional_id(event.aggregate_type, "aggregate_type"),
         aggregate_id=_optional_id(event.aggregate_id, "aggregate_id"),
-        payload=sanitize_object(event.payload, policy=policy, what="payload"),
-        metadata=sanitize_object(event.metadata, policy=policy, what="metadata"),
+        payload=payload,
+        metadata=metadata,
         correlation_id=_optional_id(event.correlation_id, "correlation_id"),
         causation_id=_optional_id(event.causation_id, "causation_id"),
         occurred_at=occurred.astimezone(UTC),
+        payload_json=payload_json,
+        metadata_json=metadata_json,
     )
 
 
@@ -161,6 +175,26 @@ async def append_events(
     return await (await submit_append(tx, tenant_id, events)).finish()
 
 
+async def prepare_and_append(
+    tx: Transaction, tenant_id: str, events: Sequence[NewEvent], *, chunk: int = 100
+) -> Appended:
+    """Prepare (validate, sanitise) and append ``events`` in order, streaming them in chunks:
+    the database inserts one chunk while the next is prepared, and all replies are read at
+    the end. A rejected event raises before the caller commits, so nothing is appended."""
+    prepared: list[PreparedEvent] = []
+    pending: list[PendingAppend] = []
+    for start in range(0, len(events), chunk):
+        part = [prepare_event(e) for e in events[start : start + chunk]]
+        prepared.extend(part)
+        pending.append(await submit_append(tx, tenant_id, part))
+    if len(pending) == 1:
+        return await pending[0].finish()
+    rows: list[Row] = []
+    for item in pending:
+        rows.extend(await item.rows())
+    return await _appended(tx, tenant_id, prepared, rows, batch=True)
+
+
 class PendingAppend:
     """An append sent to the database; :meth:`finish` reads what it stored."""
 
@@ -178,10 +212,16 @@ class PendingAppend:
         self._events = events
         self._pending = pending
 
+    async def rows(self) -> list[Row]:
+        return [] if self._pending is None else await self._pending.rows()
+
     async def finish(self) -> Appended:
         if self._pending is None:
             return Appended([], [])
-        return await _appended(self._tx, self._tenant_id, self._events, await self._pending.rows())
+        rows = await self._pending.rows()
+        return await _appended(
+            self._tx, self._tenant_id, self._events, rows, batch=len(self._events) > 1
+        )
 
 
 async def submit_append(
@@ -196,15 +236,24 @@ async def submit_append(
     else:
         pending = await tx.submit(
             "event_append_batch",
-            {"tenant_id": tenant_id, "batch": Json([e.batch_item() for e in events]), "now": now},
+            {
+                "tenant_id": tenant_id,
+                "batch": JsonText(f"[{','.join([e.batch_item() for e in events])}]"),
+                "now": now,
+            },
         )
     return PendingAppend(tx, tenant_id, events, pending)
 
 
 async def _appended(
-    tx: Transaction, tenant_id: str, events: Sequence[PreparedEvent], rows: list[Row]
+    tx: Transaction,
+    tenant_id: str,
+    events: Sequence[PreparedEvent],
+    rows: list[Row],
+    *,
+    batch: bool,
 ) -> Appended:
-    if len(events) == 1:
+    if not batch:
         event = events[0]
         if rows:
             envelope = event.envelope(tenant_id, rows[0])

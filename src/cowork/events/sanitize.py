@@ -85,6 +85,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import BaseModel
 
+from cowork import jsontext
 from cowork.errors import PayloadRejected
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ __all__ = [
     "normalize_key",
     "sanitize",
     "sanitize_object",
+    "sanitize_object_encoded",
 ]
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -560,19 +562,27 @@ class _Walker:
 
 
 def _run(value: object, policy: SanitizePolicy, what: str) -> JsonValue:
+    return _run_encoded(value, policy, what)[0]
+
+
+def _run_encoded(value: object, policy: SanitizePolicy, what: str) -> tuple[JsonValue, str]:
+    """The sanitised value and its JSON text as stored (see :func:`cowork.jsontext.dumps`)."""
     walker = _Walker(policy)
     try:
         result = walker.value(value, 1)
     except _Reject as exc:
         where = what + "".join(reversed(exc.path))
         raise PayloadRejected(f"{where}: {exc.reason}") from None
-    size = len(_ENCODER.encode(result).encode("utf-8"))
+    text = _ENCODER.encode(result)
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size > policy.max_bytes:
         raise PayloadRejected(
             f"{what} is {size} bytes as JSON, over the {policy.max_bytes}-byte cap; store large "
             "content as a blackboard artifact and send its key, or reduce the payload"
         )
-    return result
+    if "e+" in text:
+        text = jsontext.dumps(result)
+    return result, text
 
 
 def sanitize(
@@ -602,8 +612,19 @@ def sanitize_object(
     Raises:
         PayloadRejected: as :func:`sanitize`, or when the value is not a mapping.
     """
+    return sanitize_object_encoded(value, policy=policy, what=what)[0]
+
+
+def sanitize_object_encoded(
+    value: Mapping[str, object] | BaseModel | DataclassInstance | None,
+    *,
+    policy: SanitizePolicy = DEFAULT_POLICY,
+    what: str = "payload",
+) -> tuple[dict[str, JsonValue], str]:
+    """:func:`sanitize_object` and the result's JSON text as stored (encoded once: the size
+    check and the database share it)."""
     if value is None:
-        return {}
+        return {}, "{}"
     is_object = isinstance(value, Mapping | BaseModel) or (
         dataclasses.is_dataclass(value) and not isinstance(value, type)
     )
@@ -612,6 +633,6 @@ def sanitize_object(
             f"{what} must be a JSON object (a mapping of string keys), not {_type_name(value)}; "
             "wrap the value, e.g. {'items': [...]}"
         )
-    result = _run(value, policy, what)
+    result, text = _run_encoded(value, policy, what)
     assert isinstance(result, dict)
-    return result
+    return result, text

@@ -12,9 +12,9 @@ from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
     START,
     PreparedEvent,
-    append_events,
     cursor_of_position,
     existing_events,
+    prepare_and_append,
     prepare_event,
     read_events,
 )
@@ -65,17 +65,17 @@ class EventsService(TenantService):
             raise ValidationError("publish_many takes a sequence of cowork.NewEvent")
         if len(events) > MAX_BATCH:
             raise ValidationError(f"publish_many takes at most {MAX_BATCH} events per call")
-        prepared = []
         for event in events:
             if not isinstance(event, NewEvent):
                 raise ValidationError(
                     f"publish_many takes cowork.NewEvent items, got {type(event).__name__}"
                 )
-            prepared.append(prepare_event(event))
-        if self._bound is None and len(prepared) == 1:
-            return [await self._publish_alone(prepared[0])]
+        if self._bound is None and len(events) == 1:
+            return [await self._publish_alone(prepare_event(events[0]))]
+        if not events:
+            return []
         async with self._transaction() as ctx:
-            appended = await append_events(ctx.tx, self._scope.tenant_id, prepared)
+            appended = await prepare_and_append(ctx.tx, self._scope.tenant_id, events)
             ctx.record_published(appended.new)
         return appended.envelopes
 

@@ -26,6 +26,7 @@ __all__ = [
     "Database",
     "Health",
     "Json",
+    "JsonText",
     "MigrationSession",
     "Params",
     "Pending",
@@ -45,6 +46,14 @@ class Json:
     """A parameter to be stored as a JSON document (``jsonb`` on PostgreSQL)."""
 
     value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class JsonText:
+    """A JSON document parameter encoded already (by :func:`cowork.jsontext.dumps`), so that
+    text computed once (e.g. to check a payload's size) is not encoded again."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -24,8 +22,9 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from cowork.errors import CoworkError, PersistenceUnavailable
+from cowork.jsontext import dumps
 from cowork.redaction import redact_url, scrub, url_secrets
-from cowork.storage.port import Backend, Health, Json, Params, Pending, Row
+from cowork.storage.port import Backend, Health, Json, JsonText, Params, Pending, Row
 from cowork.storage.postgres.errors import translate
 from cowork.storage.postgres.migrations_session import PostgresMigrationSession
 from cowork.storage.postgres.notify import PostgresWakeups
@@ -36,34 +35,6 @@ from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 __all__ = ["PostgresDatabase"]
 
 PgConnection = psycopg.AsyncConnection[DictRow]
-
-
-def _dumps(value: Any) -> str:
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if "e+" in text:  # maybe an integral float >= 1e16, which jsonb would read back as an int
-        text = _dumps_keeping_floats(value)
-    return text
-
-
-def _dumps_keeping_floats(value: Any) -> str:
-    """JSON text in which every integral float has a decimal point ("1e16" is written
-    "10000000000000000.0"), so that jsonb's numeric keeps a scale and it reads back a float."""
-    spelled: list[str] = []
-
-    def mark(item: Any) -> Any:
-        if isinstance(item, float) and item.is_integer() and "e" in repr(item):
-            spelled.append(f"{Decimal(repr(item)):f}.0")
-            return f"\x00{len(spelled) - 1}\x00"  # NUL never occurs in stored strings
-        if isinstance(item, dict):
-            return {k: mark(v) for k, v in item.items()}
-        if isinstance(item, list | tuple):
-            return [mark(v) for v in item]
-        return item
-
-    text = json.dumps(mark(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    for index, number in enumerate(spelled):
-        text = text.replace(f'"\\u0000{index}\\u0000"', number)
-    return text
 
 
 class _JsonDumper(Dumper):
@@ -83,13 +54,22 @@ class _JsonDumper(Dumper):
 
     def dump(self, obj: Any) -> bytes:
         try:
-            return _dumps(obj.value).encode("utf-8")
+            return dumps(obj.value).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise psycopg.DataError(f"value is not JSON-serialisable: {exc}") from None
 
 
+class _JsonTextDumper(_JsonDumper):
+    """Dumps :class:`JsonText` (encoded already) as ``jsonb``."""
+
+    def dump(self, obj: Any) -> bytes:
+        text: str = obj.text
+        return text.encode("utf-8")
+
+
 async def _configure(conn: PgConnection) -> None:
     conn.adapters.register_dumper(Json, _JsonDumper)
+    conn.adapters.register_dumper(JsonText, _JsonTextDumper)
 
 
 class _PgTransaction(AfterCommitHooks):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from cowork.storage.port import Json
+from cowork.storage.port import Json, JsonText
 
 __all__ = ["encode_params", "format_timestamp", "register_converters"]
 
@@ -51,6 +51,8 @@ def _dumps(value: Any) -> str:
 def _encode(value: Any) -> Any:
     if isinstance(value, Json):
         return _dumps(value.value)
+    if isinstance(value, JsonText):
+        return value.text
     if isinstance(value, datetime):
         return format_timestamp(value)
     return value
