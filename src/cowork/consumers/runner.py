@@ -34,6 +34,9 @@ _log = logging.getLogger("cowork.consumers")
 Handler = Callable[..., Awaitable[Any] | Any]
 
 
+_EMPTY_PAGE, _PARTIAL_PAGE, _FULL_PAGE = 0, 1, 2
+
+
 class LeaseLost(Exception):
     """This process no longer holds the consumer's lease (or the consumer was reset)."""
 
@@ -80,6 +83,8 @@ class ConsumerRunner:
         self._task: asyncio.Task[None] | None = None
         self._waiter = core.database.wakeups.waiter(scope.tenant_id, wants=self.wants)
         self._last_redrive_check = 0.0
+        self._unsaved = False  # the cursor moved past skipped events; checkpoint not yet saved
+        self._last_save = 0.0
 
     def wants(self, event_type: str) -> bool:
         """Whether events of this type go to the handler."""
@@ -197,6 +202,7 @@ class ConsumerRunner:
                 "this process subscribed with another pattern and stops"
             )
         self._cursor = (row["last_tx_id"], row["last_position"])
+        self._unsaved = False
         self._generation = row["generation"]
         self._lease_lost = False
         self.holding = True
@@ -213,15 +219,23 @@ class ConsumerRunner:
             quick = 0.0
             while not self.stopping:
                 self._check_lease()
-                progressed = await self._process_page()
+                read = await self._process_page()
                 await self._maybe_redrive()
-                if progressed:
+                if read == _FULL_PAGE:
                     quick = 0.0
-                    continue
+                    continue  # more may be there already
+                # At the head of the log: wait for a wake-up (commits of wanted types) or the
+                # poll, rather than chasing every commit of events this consumer skips.
                 self._caught_up.set()
+                if read == _PARTIAL_PAGE:
+                    quick = 0.0
+                if self._unsaved and self._checkpoint_due():
+                    await self._save_checkpoint(self._cursor)
                 # Woken but nothing visible yet (an older transaction still open holds the
                 # horizon back): re-read soon, backing off to the poll interval.
                 timeout = quick if quick else self.options.poll_interval
+                if self._unsaved:  # skipped events: their checkpoint goes out in a while
+                    timeout = min(timeout, self._checkpoint_wait())
                 woken = await self._waiter.wait(timeout)
                 if woken:
                     quick = 0.002
@@ -233,6 +247,15 @@ class ConsumerRunner:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            if self._unsaved and not self._lease_lost:
+                with contextlib.suppress(CoworkError, LeaseLost):
+                    await self._save_checkpoint(self._cursor)
+
+    def _checkpoint_due(self) -> bool:
+        return time.monotonic() - self._last_save >= self.options.checkpoint_interval
+
+    def _checkpoint_wait(self) -> float:
+        return max(0.001, self.options.checkpoint_interval - (time.monotonic() - self._last_save))
 
     async def _heartbeat(self) -> None:
         interval = self.options.lease_ttl / 3
@@ -256,7 +279,11 @@ class ConsumerRunner:
             raise LeaseLost
 
     # -- delivery -------------------------------------------------------------------------------
-    async def _process_page(self) -> bool:
+    async def _process_page(self) -> int:
+        """Read and handle one page: _EMPTY_PAGE, _PARTIAL_PAGE (the head was reached) or
+        _FULL_PAGE. The checkpoint of a page that only skipped events is saved lazily, at
+        most ``checkpoint_interval`` later (or when the holder stops): re-reading skipped
+        events after a crash costs nothing, writing a checkpoint per page of them does."""
         async with self.core.database.transaction(
             tenant_id=self.scope.tenant_id, read_only=True
         ) as tx:
@@ -264,14 +291,16 @@ class ConsumerRunner:
                 tx, self.scope.tenant_id, self._cursor, self.options.batch_size
             )
         if not page:
-            return False
-        saved = self._cursor
+            return _EMPTY_PAGE
+        saved = None if self._unsaved else self._cursor
+        delivered_any = False
         last_save = time.monotonic()
         for envelope in page:
             if self.stopping:
                 break
             self._check_lease()
             if self.wants(envelope.event_type):
+                delivered_any = True
                 delivered = await self._deliver(envelope, checkpoint=True)
                 if delivered is None:  # stopping mid-retry: leave it for the next holder
                     break
@@ -283,8 +312,11 @@ class ConsumerRunner:
                 saved = self._cursor
                 last_save = time.monotonic()
         if saved != self._cursor:
-            await self._save_checkpoint(self._cursor)
-        return True
+            if delivered_any or self._checkpoint_due():
+                await self._save_checkpoint(self._cursor)
+            else:
+                self._unsaved = True
+        return _FULL_PAGE if len(page) >= self.options.batch_size else _PARTIAL_PAGE
 
     async def _deliver(self, envelope: EventEnvelope, *, checkpoint: bool) -> bool | None:
         """Handle with retries. True: handled. False: parked. None: stopped before finishing.
@@ -383,6 +415,8 @@ class ConsumerRunner:
             await self._save_checkpoint_in(tx, cursor)
 
     async def _save_checkpoint_in(self, tx: Transaction, cursor: Cursor) -> None:
+        self._unsaved = False
+        self._last_save = time.monotonic()
         moved = await tx.execute(
             "consumer_checkpoint",
             self._params(after_tx=cursor[0], after_position=cursor[1], generation=self._generation),
@@ -413,4 +447,6 @@ class ConsumerRunner:
 
     def request_redrive_check(self) -> None:
         self._last_redrive_check = 0.0
+        self._unsaved = False  # the cursor moved past skipped events; checkpoint not yet saved
+        self._last_save = 0.0
         self._waiter.set()

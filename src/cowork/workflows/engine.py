@@ -178,7 +178,9 @@ class WorkflowEngine:
         self._stop = asyncio.Event()
         self._subscription: DurableSubscription | None = None
         self._executor: asyncio.Task[None] | None = None
-        self._waiter = core.database.wakeups.waiter(scope.tenant_id)
+        # The executor wakes for workflow events (starts and transitions here or in other
+        # processes make instances due), not for every commit of the tenant.
+        self._waiter = core.database.wakeups.waiter(scope.tenant_id, wants=_workflow_event)
         self._relevance: dict[str, bool] = {}
         self._relevance_generation = -1
         self.transitions = 0
@@ -545,6 +547,10 @@ class _Outcome:
 
 class _Superseded(Exception):
     """The instance changed or lost its lease while the step ran; nothing was written."""
+
+
+def _workflow_event(event_type: str) -> bool:
+    return event_type.startswith("workflow:")
 
 
 def _action_result(action: str, result: object) -> dict[str, Any]:

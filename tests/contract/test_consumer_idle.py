@@ -1,0 +1,101 @@
+"""A durable consumer at the head of the log waits for commits it wants (MISSION 4.7).
+
+Commits of only skipped event types (other patterns, or types the pre-filter refuses) do not
+make it re-read the log, and the checkpoint past such events is written lazily (within
+``checkpoint_interval``, or when the holder stops) instead of once per page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import cowork
+from cowork.consumers import runner as runner_module
+from tests.support.events import consumer_info, eventually, read_through, subscribe_fast
+
+
+@pytest.fixture
+async def rt(database_url: str) -> AsyncIterator[cowork.Runtime]:
+    async with await cowork.open(database_url, tenant_id="t1") as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the log pages consumer runners read."""
+    counted: list[int] = []
+    original = runner_module.read_events
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        counted.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "read_events", counting)
+    return counted
+
+
+async def _at(rt: cowork.Runtime, consumer_id: str, position: int) -> bool:
+    return (await consumer_info(rt, consumer_id)).last_position == position
+
+
+async def test_commits_of_skipped_types_do_not_make_it_read(
+    rt: cowork.Runtime, reads: list[int]
+) -> None:
+    handled: list[str] = []
+    sub = await subscribe_fast(
+        rt, "orders", "order:*", lambda e: handled.append(e.event_type), poll_interval=30.0
+    )
+    first = await rt.events.publish("order:placed", {"i": 0})
+    await eventually(lambda: handled == ["order:placed"], what="the first order")
+    await eventually(lambda: _at(rt, "orders", first.position), what="checkpoint at first")
+    before = len(reads)
+    for i in range(40):
+        await rt.events.publish("invoice:sent", {"i": i})
+    assert len(reads) - before <= 2, "the consumer re-read the log for skipped commits"
+    last = await rt.events.publish("order:shipped", {"i": 1})
+    await eventually(lambda: handled == ["order:placed", "order:shipped"], what="next order")
+    await eventually(lambda: _at(rt, "orders", last.position), what="checkpoint at last")
+    await sub.stop()
+
+
+async def test_the_checkpoint_past_skipped_events_is_written_within_the_interval(
+    rt: cowork.Runtime,
+) -> None:
+    sub = await subscribe_fast(rt, "picky", "order:*", lambda e: None, checkpoint_interval=0.2)
+    await rt.events.publish("order:placed")
+    skipped = [await rt.events.publish("invoice:sent", {"i": i}) for i in range(5)]
+    await read_through(rt, skipped[-1])
+    await sub.wait_until_caught_up(10)  # reads the skipped ones: they wake nobody, the poll does
+    await eventually(
+        lambda: _at(rt, "picky", skipped[-1].position), timeout=10, what="lazy checkpoint"
+    )
+    info = await consumer_info(rt, "picky")
+    assert info.lag == 0
+    await sub.stop()
+
+
+async def test_stopping_writes_the_pending_checkpoint(rt: cowork.Runtime) -> None:
+    sub = await subscribe_fast(rt, "late", "order:*", lambda e: None, checkpoint_interval=3600)
+    placed = await rt.events.publish("order:placed")
+    await eventually(lambda: _at(rt, "late", placed.position), what="checkpoint at the order")
+    skipped = [await rt.events.publish("invoice:sent", {"i": i}) for i in range(3)]
+    await read_through(rt, skipped[-1])
+    await sub.wait_until_caught_up(10)
+    assert (await consumer_info(rt, "late")).last_position == placed.position  # lazily kept
+    await sub.stop()
+    assert (await consumer_info(rt, "late")).last_position == skipped[-1].position
+
+
+async def test_the_workflow_executor_sleeps_through_other_commits(rt: cowork.Runtime) -> None:
+    if not rt._core.run_worker:
+        pytest.skip("this runtime runs no workflow executor")
+    engine = await rt._core.workflows.engine(rt.scope)
+    waiter = engine._waiter
+    await waiter.wait(0.001)  # clear a pending wake-up
+    await rt.events.publish("invoice:sent")
+    assert not await waiter.wait(0.05)
+    await rt.events.publish("workflow:custom:thing")
+    assert await waiter.wait(1.0)
