@@ -173,6 +173,9 @@ class _LazySavepoint:
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         return await (await self._enter()).fetch_all(query, params)
 
+    def has_query(self, query: str) -> bool:
+        return self._tx.has_query(query)
+
     def after_commit(self, callback: AfterCommit) -> None:
         self._tx.after_commit(callback)
 

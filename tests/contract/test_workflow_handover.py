@@ -420,3 +420,52 @@ async def test_an_action_that_writes_nothing_still_commits_its_step(rt: cowork.R
         ("step_completed", "compute"),
         ("completed", None),
     ]
+
+
+# -- saves: the lease is released, and the compare-and-set includes the lease --------------------
+async def test_a_saved_transition_releases_the_executors_lease(rt: cowork.Runtime) -> None:
+    await rt.workflows.register(
+        _manual("release", cowork.WaitStep(name="w", event="release:go", timeout_seconds=60))
+    )
+    started = await rt.workflows.start("release", input={"key": "r1"})
+    assert started.lease_owner == rt._core.worker_id
+
+    async def waiting() -> WorkflowInstance | None:
+        got = await rt.workflows.get(started.instance_id)
+        return got if got is not None and got.status is InstanceStatus.WAITING else None
+
+    instance = await eventually(waiting, timeout=DEADLINE, what="the instance to wait")
+    assert instance.lease_owner is None and instance.lease_expires_at is None
+    assert instance.row_version == started.row_version + 1
+
+
+async def test_a_save_expecting_another_lease_owner_writes_nothing(database_url: str) -> None:
+    from cowork.workflows.machine import Transition
+
+    async with await cowork.open(database_url, tenant_id=TENANT, worker=False) as rt:
+        definition = _manual("cas", ActionStep(name="a", action="cas.a"))
+        await rt.workflows.register(definition)
+        started = await rt.workflows.start("cas", input={"key": "c1"})
+        claimed = await _claim(rt, "owner-a", utcnow() + timedelta(seconds=1))
+        assert claimed is not None and claimed.instance_id == started.instance_id
+        history = await rt.workflows.history(started.instance_id)
+
+        with pytest.raises(cowork.StorageConflict):
+            async with rt.transaction() as ctx:
+                transition = Transition(ctx, definition, claimed)
+                transition.complete_step(detail={"attempt": 1})
+                await transition.advance(scan=True)
+                await transition.save(expect_owner="owner-b")  # owner-a holds the lease
+        unchanged = await rt.workflows.get(started.instance_id)
+        assert unchanged is not None and unchanged.row_version == claimed.row_version
+        assert unchanged.step_index == 0 and unchanged.lease_owner == "owner-a"
+        assert await rt.workflows.history(started.instance_id) == history
+        assert not [e for e in await events_of(rt) if e.event_type == "workflow:completed"]
+
+        async with rt.transaction() as ctx:
+            transition = Transition(ctx, definition, claimed)
+            transition.complete_step(detail={"attempt": 1})
+            await transition.advance(scan=True)
+            saved = await transition.save(expect_owner="owner-a")
+        assert saved.status is InstanceStatus.COMPLETED and saved.lease_owner is None
+        assert kinds(await rt.workflows.history(started.instance_id))[-1] == ("completed", None)

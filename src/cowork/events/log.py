@@ -238,11 +238,33 @@ async def submit_append(
             "event_append_batch",
             {
                 "tenant_id": tenant_id,
-                "batch": JsonText(f"[{','.join([e.batch_item() for e in events])}]"),
+                "batch": batch_json(events),
                 "now": now,
             },
         )
     return PendingAppend(tx, tenant_id, events, pending)
+
+
+def batch_json(events: Sequence[PreparedEvent]) -> JsonText:
+    """The events as one JSON array parameter (the ``batch`` of event_append_batch)."""
+    return JsonText(f"[{','.join([e.batch_item() for e in events])}]")
+
+
+async def appended_from(
+    tx: Transaction, tenant_id: str, events: Sequence[PreparedEvent], stored: list[Any]
+) -> Appended:
+    """What a statement that appended ``events`` stored, from its ``[event_id, position,
+    tx_id, recorded_at]`` items (JSON): events it skipped were stored before."""
+    rows: list[Row] = [
+        {
+            "event_id": item[0],
+            "position": item[1],
+            "tx_id": item[2],
+            "recorded_at": datetime.fromisoformat(item[3]),
+        }
+        for item in stored
+    ]
+    return await _appended(tx, tenant_id, events, rows, batch=True)
 
 
 async def _appended(

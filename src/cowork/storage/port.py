@@ -127,6 +127,11 @@ class Transaction(Protocol):
         submitted in between travel with it (one round trip for all)."""
         ...
 
+    def has_query(self, query: str) -> bool:
+        """Whether the adapter has a query of this name (for work an adapter can do in one
+        statement where another needs several)."""
+        ...
+
     def after_commit(self, callback: AfterCommit) -> None:
         """Call ``callback`` once the transaction has committed (never on rollback)."""
         ...

@@ -22,7 +22,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cowork.consumers.subscription import DurableSubscription
-from cowork.errors import CoworkError, PersistenceUnavailable, ValidationError
+from cowork.errors import (
+    CoworkError,
+    PersistenceUnavailable,
+    StorageConflict,
+    ValidationError,
+)
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import append_events, prepare_event
 from cowork.events.patterns import EventPattern
@@ -430,13 +435,10 @@ class WorkflowEngine:
             outcome: _Outcome | None = None
             if claimed.status is InstanceStatus.RUNNING and isinstance(step, ActionStep):
                 outcome = await self._run_action(ctx, claimed, step)
-            current = await store.lock(claimed.instance_id)
-            if (
-                current is None
-                or current.row_version != claimed.row_version
-                or current.lease_owner != self.core.worker_id
-            ):
-                raise _Superseded
+            # No lock up to here: the save's compare-and-set (row version and our lease)
+            # takes the row lock and finds out whether the instance changed meanwhile
+            # (cancelled, advanced by an event, taken over), and then nothing is written.
+            current = claimed
             transition = Transition(ctx, definition, current)
             if outcome is not None and isinstance(step, ActionStep):
                 started = time.monotonic()
@@ -463,7 +465,10 @@ class WorkflowEngine:
                 await transition.timeout()
             else:
                 await transition.advance(scan=True)
-            await transition.save()
+            try:
+                await transition.save(expect_owner=self.core.worker_id)
+            except StorageConflict:
+                raise _Superseded from None
 
     async def _run_action(
         self, ctx: TransactionContext, instance: WorkflowInstance, step: ActionStep

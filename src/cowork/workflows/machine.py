@@ -19,8 +19,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cowork.errors import StorageConflict
 from cowork.events.envelope import EventEnvelope, NewEvent
-from cowork.events.log import Cursor, PendingAppend, prepare_event, read_events, submit_append
+from cowork.events.log import (
+    Cursor,
+    PendingAppend,
+    appended_from,
+    batch_json,
+    prepare_event,
+    read_events,
+    submit_append,
+)
 from cowork.events.patterns import EventPattern
 from cowork.service import utcnow
 from cowork.transaction import TransactionContext
@@ -334,9 +343,21 @@ class Transition:
         if self.jump(target, kind="timed_out", detail={"timeoutSeconds": step.timeout_seconds}):
             await self.advance(scan=True)
 
-    async def save(self) -> WorkflowInstance:
-        """Write the instance (compare-and-set), its history and its events."""
-        update = await self.store.update(self.original, **_fields(self.current))
+    async def save(self, *, expect_owner: str | None = None) -> WorkflowInstance:
+        """Write the instance (compare-and-set on its row version and, when given, on
+        ``expect_owner``'s lease), its history and its events; StorageConflict (and nothing
+        written) when the compare-and-set fails."""
+        if self.ctx.tx.has_query("wf_save"):
+            row = await self._save_in_one(new=False, expect_owner=expect_owner)
+            if row is None:
+                raise StorageConflict(
+                    f"workflow instance {self.original.instance_id!r} changed concurrently "
+                    f"(row version {self.original.row_version})"
+                )
+            return row
+        update = await self.store.update(
+            self.original, expect_owner=expect_owner, **_fields(self.current)
+        )
         append = await self._save_records()
         saved = await update.saved()  # one round trip for the three statements
         await self._published(append)
@@ -346,6 +367,8 @@ class Transition:
         """Insert a new instance in its current state, with its history and events; None (and
         nothing written) when its start key was used already. ``at_head``: its event cursor
         is the head of the log now."""
+        if self.ctx.tx.has_query("wf_start"):
+            return await self._save_in_one(new=True, at_head=at_head)
         saved = await self.store.insert_instance(self.current, at_head=at_head)
         if saved is None:
             self._history.clear()
@@ -353,6 +376,32 @@ class Transition:
             return None
         await self._published(await self._save_records())
         return saved
+
+    async def _save_in_one(
+        self, *, new: bool, expect_owner: str | None = None, at_head: bool = False
+    ) -> WorkflowInstance | None:
+        """The instance, its history and its events in one statement (wf_save / wf_start)."""
+        entries = [{"actor": self.actor, **entry} for entry in self._history]
+        prepared = [prepare_event(e) for e in self._events]
+        self._history.clear()
+        self._events.clear()
+        current = self.current
+        if not new:  # the compare-and-set is on the stored row version
+            current = replace(current, row_version=self.original.row_version)
+        row = await self.store.save_in_one(
+            current,
+            new=new,
+            entries=entries,
+            batch=batch_json(prepared),
+            expect_owner=expect_owner,
+            at_head=at_head,
+        )
+        if row is None:
+            return None
+        tenant = self.ctx.scope.tenant_id
+        appended = await appended_from(self.ctx.tx, tenant, prepared, row["appended"])
+        self.ctx.record_published(appended.new)
+        return WorkflowInstance.from_row(row)
 
     async def _save_records(self) -> PendingAppend:
         """Send the history rows and events (their results are read by ``_published``)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from cowork.errors import DefinitionConflict, StorageConflict
 from cowork.service import utcnow
-from cowork.storage.port import Json, Pending, Transaction
+from cowork.storage.port import Json, JsonText, Pending, Row, Transaction
 from cowork.tenancy import TenantScope
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
@@ -142,7 +142,63 @@ class WorkflowStore:
         assert row is not None
         return int(row["xmin"]), int(row["xmax"])
 
-    async def update(self, instance: WorkflowInstance, **fields: Any) -> PendingUpdate:
+    async def save_in_one(
+        self,
+        instance: WorkflowInstance,
+        *,
+        new: bool,
+        entries: list[dict[str, Any]],
+        batch: JsonText,
+        expect_owner: str | None = None,
+        at_head: bool = False,
+    ) -> Row | None:
+        """Write ``instance`` (``new``: insert it; else compare-and-set on the stored
+        ``row_version``, given as ``instance.row_version``, and ``expect_owner``'s lease) with
+        its history and events in one statement (adapters with ``wf_save``); None when the
+        insert or the compare-and-set did not happen, and then nothing was written."""
+        common = self._params(
+            instance_id=instance.instance_id,
+            status=instance.status.value,
+            step_index=instance.step_index,
+            state=Json(instance.state),
+            attempts=instance.attempts,
+            last_error=instance.last_error,
+            wake_at=instance.wake_at,
+            event_tx_id=instance.event_cursor[0],
+            event_position=instance.event_cursor[1],
+            # A start may lease the instance to an executor; a saved transition releases it.
+            lease_owner=instance.lease_owner if new else None,
+            lease_expires_at=instance.lease_expires_at if new else None,
+            ended_at=instance.ended_at,
+            entries=Json(history_items(entries)),
+            batch=batch,
+        )
+        if new:
+            return await self.tx.fetch_one(
+                "wf_start",
+                {
+                    **common,
+                    "workflow_id": instance.workflow_id,
+                    "workflow_version": instance.workflow_version,
+                    "correlation_key": instance.correlation_key,
+                    "start_key": instance.start_key,
+                    "at_head": at_head,
+                    "now": instance.created_at,
+                },
+            )
+        return await self.tx.fetch_one(
+            "wf_save",
+            {
+                **common,
+                "row_version": instance.row_version,
+                "expect_owner": expect_owner,
+                "now": utcnow(),
+            },
+        )
+
+    async def update(
+        self, instance: WorkflowInstance, *, expect_owner: str | None = None, **fields: Any
+    ) -> PendingUpdate:
         """Compare-and-set on ``row_version``; ``await (...).saved()`` returns the stored row
         (statements sent in between share the round trip)."""
         values = {
@@ -174,6 +230,7 @@ class WorkflowStore:
                 lease_expires_at=values["lease_expires_at"],
                 ended_at=values["ended_at"],
                 row_version=instance.row_version,
+                expect_owner=expect_owner,
                 now=utcnow(),
             ),
         )
@@ -187,21 +244,7 @@ class WorkflowStore:
             "wf_history_insert_batch",
             self._params(
                 instance_id=instance_id,
-                entries=Json(
-                    [
-                        {
-                            "kind": e["kind"],
-                            "step_index": e.get("step_index"),
-                            "step_name": e.get("step_name"),
-                            "from_status": _status_value(e.get("from_status")),
-                            "to_status": _status_value(e["to_status"]),
-                            "event_id": e.get("event_id"),
-                            "actor": e.get("actor"),
-                            "detail": e.get("detail") or {},
-                        }
-                        for e in entries
-                    ]
-                ),
+                entries=Json(history_items(entries)),
                 now=utcnow(),
             ),
         )
@@ -226,6 +269,23 @@ class PendingUpdate:
                 f"version {self._instance.row_version})"
             )
         return WorkflowInstance.from_row(rows[0])
+
+
+def history_items(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History entries as the JSON items the history insert queries read."""
+    return [
+        {
+            "kind": e["kind"],
+            "step_index": e.get("step_index"),
+            "step_name": e.get("step_name"),
+            "from_status": _status_value(e.get("from_status")),
+            "to_status": _status_value(e["to_status"]),
+            "event_id": e.get("event_id"),
+            "actor": e.get("actor"),
+            "detail": e.get("detail") or {},
+        }
+        for e in entries
+    ]
 
 
 def _status_value(status: InstanceStatus | str | None) -> str | None:

@@ -122,6 +122,9 @@ class _SqliteTransaction(AfterCommitHooks):
         _, rows = await self._call(query, params, fetch=True)
         return Ready(rows)
 
+    def has_query(self, query: str) -> bool:
+        return query in self._db.queries
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         return savepoint_scope(self._command)
 

@@ -125,7 +125,8 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax;
 
 -- name: wf_instance_update
--- Write an instance's new state: compare-and-set on row_version.
+-- Write an instance's new state: compare-and-set on row_version and, when given, on the
+-- lease owner.
 UPDATE cowork_workflow_instance
 SET status = %(status)s, step_index = %(step_index)s, state = %(state)s,
     attempts = %(attempts)s, last_error = %(last_error)s, wake_at = %(wake_at)s,
@@ -135,6 +136,7 @@ SET status = %(status)s, step_index = %(step_index)s, state = %(state)s,
     row_version = row_version + 1
 WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
   AND row_version = %(row_version)s
+  AND (%(expect_owner)s::text IS NULL OR lease_owner = %(expect_owner)s::text)
 RETURNING *;
 
 -- name: wf_instance_list
@@ -184,3 +186,122 @@ FROM ROWS FROM (jsonb_to_recordset(%(entries)s) AS (
          event_id text, actor text, detail jsonb))
      WITH ORDINALITY AS h(kind, step_index, step_name, from_status, to_status, event_id,
                           actor, detail, ord);
+
+-- name: wf_save
+-- A transition's writes in one statement: the instance (compare-and-set on row_version and,
+-- when given, on the lease owner), then its history rows and events, written only if the
+-- instance row was (a lost compare-and-set returns no row and writes nothing). Returns the
+-- stored instance and, in "appended", [event_id, position, tx_id, recorded_at] per event
+-- stored (an event id stored before is skipped, as in event_append_batch).
+WITH updated AS (
+    UPDATE cowork_workflow_instance
+    SET status = %(status)s, step_index = %(step_index)s, state = %(state)s,
+        attempts = %(attempts)s, last_error = %(last_error)s, wake_at = %(wake_at)s,
+        event_tx_id = %(event_tx_id)s, event_position = %(event_position)s,
+        lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s,
+        updated_at = %(now)s, ended_at = %(ended_at)s,
+        row_version = row_version + 1
+    WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
+      AND row_version = %(row_version)s
+      AND (%(expect_owner)s::text IS NULL OR lease_owner = %(expect_owner)s::text)
+    RETURNING *
+), history AS (
+    INSERT INTO cowork_workflow_history
+        (tenant_id, instance_id, seq, kind, step_index, step_name, from_status, to_status,
+         event_id, actor, detail, created_at)
+    SELECT u.tenant_id, u.instance_id,
+           (SELECT coalesce(max(seq), 0) FROM cowork_workflow_history
+             WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s) + h.ord,
+           h.kind, h.step_index, h.step_name, h.from_status, h.to_status, h.event_id, h.actor,
+           coalesce(h.detail, '{}'::jsonb), %(now)s
+    FROM updated AS u,
+         ROWS FROM (jsonb_to_recordset(%(entries)s) AS (
+             kind text, step_index integer, step_name text, from_status text, to_status text,
+             event_id text, actor text, detail jsonb))
+         WITH ORDINALITY AS h(kind, step_index, step_name, from_status, to_status, event_id,
+                              actor, detail, ord)
+), appended AS (
+    INSERT INTO cowork_event_log
+        (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
+         correlation_id, causation_id, occurred_at)
+    SELECT u.tenant_id, b.event_id, b.event_type, b.aggregate_type, b.aggregate_id, b.payload,
+           b.metadata, b.correlation_id, b.causation_id, b.occurred_at
+    FROM updated AS u,
+         ROWS FROM (jsonb_to_recordset(%(batch)s) AS (
+             event_id text, event_type text, aggregate_type text, aggregate_id text,
+             payload jsonb, metadata jsonb, correlation_id text, causation_id text,
+             occurred_at timestamptz))
+         WITH ORDINALITY AS b(event_id, event_type, aggregate_type, aggregate_id, payload,
+                              metadata, correlation_id, causation_id, occurred_at, ord)
+    ORDER BY b.ord
+    ON CONFLICT (tenant_id, event_id) DO NOTHING
+    RETURNING event_id, position, tx_id, recorded_at
+)
+SELECT updated.*,
+       (SELECT coalesce(json_agg(json_build_array(a.event_id, a.position, a.tx_id,
+                                                  a.recorded_at) ORDER BY a.position),
+                        '[]'::json)
+        FROM appended AS a) AS appended
+FROM updated;
+
+-- name: wf_start
+-- A start in one statement: the instance (idempotent on its start key), then its history
+-- rows and events, written only if the instance was. With at_head the instance's event
+-- cursor is the log head a reader can see now (see event_head). Returns as wf_save.
+WITH inserted AS (
+    INSERT INTO cowork_workflow_instance
+        (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status,
+         correlation_key, start_key, step_index, state, attempts, last_error, wake_at,
+         event_tx_id, event_position, lease_owner, lease_expires_at, created_at, updated_at,
+         ended_at)
+    SELECT %(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %(owner_id)s,
+           %(status)s, %(correlation_key)s, %(start_key)s, %(step_index)s, %(state)s,
+           %(attempts)s, %(last_error)s, %(wake_at)s,
+           CASE WHEN %(at_head)s THEN coalesce(head.tx_id, 0) ELSE %(event_tx_id)s END,
+           CASE WHEN %(at_head)s THEN coalesce(head.position, 0) ELSE %(event_position)s END,
+           %(lease_owner)s, %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        SELECT tx_id, position FROM cowork_event_log
+        WHERE %(at_head)s AND tenant_id = %(tenant_id)s
+          AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+        ORDER BY tx_id DESC, position DESC
+        LIMIT 1) AS head ON true
+    ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
+    RETURNING *
+), history AS (
+    INSERT INTO cowork_workflow_history
+        (tenant_id, instance_id, seq, kind, step_index, step_name, from_status, to_status,
+         event_id, actor, detail, created_at)
+    SELECT i.tenant_id, i.instance_id, h.ord,
+           h.kind, h.step_index, h.step_name, h.from_status, h.to_status, h.event_id, h.actor,
+           coalesce(h.detail, '{}'::jsonb), %(now)s
+    FROM inserted AS i,
+         ROWS FROM (jsonb_to_recordset(%(entries)s) AS (
+             kind text, step_index integer, step_name text, from_status text, to_status text,
+             event_id text, actor text, detail jsonb))
+         WITH ORDINALITY AS h(kind, step_index, step_name, from_status, to_status, event_id,
+                              actor, detail, ord)
+), appended AS (
+    INSERT INTO cowork_event_log
+        (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
+         correlation_id, causation_id, occurred_at)
+    SELECT i.tenant_id, b.event_id, b.event_type, b.aggregate_type, b.aggregate_id, b.payload,
+           b.metadata, b.correlation_id, b.causation_id, b.occurred_at
+    FROM inserted AS i,
+         ROWS FROM (jsonb_to_recordset(%(batch)s) AS (
+             event_id text, event_type text, aggregate_type text, aggregate_id text,
+             payload jsonb, metadata jsonb, correlation_id text, causation_id text,
+             occurred_at timestamptz))
+         WITH ORDINALITY AS b(event_id, event_type, aggregate_type, aggregate_id, payload,
+                              metadata, correlation_id, causation_id, occurred_at, ord)
+    ORDER BY b.ord
+    ON CONFLICT (tenant_id, event_id) DO NOTHING
+    RETURNING event_id, position, tx_id, recorded_at
+)
+SELECT inserted.*,
+       (SELECT coalesce(json_agg(json_build_array(a.event_id, a.position, a.tx_id,
+                                                  a.recorded_at) ORDER BY a.position),
+                        '[]'::json)
+        FROM appended AS a) AS appended
+FROM inserted;

@@ -115,7 +115,8 @@ WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at IS
 SELECT 0 AS xmin, -1 AS xmax;
 
 -- name: wf_instance_update
--- Write an instance's new state: compare-and-set on row_version.
+-- Write an instance's new state: compare-and-set on row_version and, when given, on the
+-- lease owner.
 UPDATE cowork_workflow_instance
 SET status = :status, step_index = :step_index, state = :state,
     attempts = :attempts, last_error = :last_error, wake_at = :wake_at,
@@ -125,6 +126,7 @@ SET status = :status, step_index = :step_index, state = :state,
     row_version = row_version + 1
 WHERE tenant_id = :tenant_id AND instance_id = :instance_id
   AND row_version = :row_version
+  AND (:expect_owner IS NULL OR lease_owner = :expect_owner)
 RETURNING *;
 
 -- name: wf_instance_list
