@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cowork.errors import CoworkError, PersistenceError, PersistenceUnavailable
 from cowork.storage.port import Backend, Health, Params, Pending, Ready, Row
@@ -147,6 +147,22 @@ class _SqliteTransaction(AfterCommitHooks):
         await self._db.run(work)
 
 
+class _Busy(Exception):
+    """The write lock is held by another connection (try on the database thread instead)."""
+
+
+def _finish_alone(conn: sqlite3.Connection, text: str, encoded: dict[str, Any]) -> list[Row]:
+    """Run ``text`` in the transaction just begun and commit (roll back on any error)."""
+    try:
+        rows = _rows(conn.execute(text, encoded))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return rows
+
+
 class SqliteDatabase:
     """A SQLite file (WAL) or an in-memory database behind the storage port."""
 
@@ -270,23 +286,43 @@ class SqliteDatabase:
         await tx.run_after_commit()
 
     async def run_alone(self, query: str, params: Params, *, tenant_id: str) -> list[Row]:
+        """One statement in its own transaction. When the write lock is free it runs right
+        here, on the event loop's thread: a hop to the database thread costs more than the
+        statement (the commit's fsync then blocks the loop for its duration). When another
+        process holds the lock it goes to the database thread, which waits for it."""
         text = self._queries[query]
 
         def work(conn: sqlite3.Connection) -> list[Row]:
             encoded = encode_params(params)
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = _rows(conn.execute(text, encoded))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return rows
+            return _finish_alone(conn, text, encoded)
 
         self._refuse_nested()
         async with self._lock:
+            conn = self._conn
+            if conn is not None:
+                try:
+                    return self._run_alone_inline(conn, text, params)
+                except _Busy:
+                    pass
+                except CoworkError:
+                    raise
+                except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+                    raise translate(exc) from None
             return await self.run(work)
+
+    def _run_alone_inline(self, conn: sqlite3.Connection, text: str, params: Params) -> list[Row]:
+        encoded = encode_params(params)
+        conn.execute("PRAGMA busy_timeout = 0")  # never wait for the lock on the loop thread
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise _Busy from None
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        return _finish_alone(conn, text, encoded)
 
     def _refuse_nested(self) -> None:
         if self._holder is not None and self._holder is asyncio.current_task():
