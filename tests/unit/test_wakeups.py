@@ -233,3 +233,48 @@ async def test_a_runners_waiter_is_woken_only_by_types_it_wants() -> None:
     hub.signal("t2", {"workspace:created"})
     assert not await woken(waiter), "another tenant's commit woke the runner"
     waiter.close()
+
+
+# -- the NOTIFY sender: a burst shares NOTIFYs, nothing is lost ---------------------------------
+class _FakeNotifyConnection:
+    """Records the payloads each NOTIFY statement would send."""
+
+    def __init__(self, sent: list[list[str]]) -> None:
+        self.sent = sent
+        self.closed = False
+        self.info = SimpleNamespace(backend_pid=4242)
+
+    async def execute(self, query: str, params: dict[str, Any]) -> None:
+        self.sent.append(list(params["payloads"]))
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_burst_of_commits_shares_notifies_and_every_type_is_sent() -> None:
+    import asyncio
+
+    from cowork.storage.postgres.notify import PostgresWakeups
+
+    sent: list[list[str]] = []
+
+    async def connect() -> Any:
+        return _FakeNotifyConnection(sent)
+
+    hub = PostgresWakeups(connect)
+    try:
+        for i in range(200):
+            hub.signal("t1", {f"burst:type{i % 7}"})
+            hub.signal("t2", {"other:thing"})
+            await asyncio.sleep(0)  # the sender may run between any two commits
+        for _ in range(100):
+            await asyncio.sleep(0.005)
+            if sent and not hub._pending:
+                break
+    finally:
+        await hub.close()
+    assert 1 <= len(sent) <= 20, f"{len(sent)} NOTIFY statements for one burst"
+    delivered = [decode_payload(p) for batch in sent for p in batch]
+    types_t1 = {t for tenant, types in delivered if tenant == "t1" for t in types or ()}
+    assert types_t1 == {f"burst:type{i}" for i in range(7)}
+    assert any(tenant == "t2" for tenant, _ in delivered)

@@ -31,6 +31,7 @@ __all__ = ["CHANNEL", "PostgresWakeups"]
 
 CHANNEL = "cowork_events"
 _log = logging.getLogger("cowork.wakeups")
+_NOTIFY_INTERVAL = 0.002  # seconds between two NOTIFYs of this process (at most 500/s)
 _MAX_PAYLOAD = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
 
 Connect = Callable[[], Awaitable["psycopg.AsyncConnection[DictRow]"]]
@@ -87,6 +88,9 @@ class PostgresWakeups(LocalWakeups):
                         "SELECT pg_notify(%(channel)s, t) FROM unnest(%(payloads)s::text[]) AS t",
                         {"channel": CHANNEL, "payloads": payloads},
                     )
+                    # A burst of commits shares one NOTIFY per interval; a lone commit's
+                    # NOTIFY still goes out at once.
+                    await asyncio.sleep(_NOTIFY_INTERVAL)
                 except Exception as exc:
                     # Other processes fall back to polling; local waiters were already woken.
                     _log.warning("could not send wake-up NOTIFY: %s", type(exc).__name__)
