@@ -35,6 +35,9 @@ Environment variable / setting                  Default            Meaning
 ``COWORK_LOG_FORMAT`` / ``log_format``          ``plain``          ``plain`` or ``json``
 ``COWORK_WORKFLOW_LEASE_SECONDS`` /            ``30``             a workflow step's lease; when
 ``workflow_lease_seconds``                                         it expires another worker resumes
+``COWORK_WORKFLOW_CONCURRENCY`` /              ``4``              workflow steps a worker runs at
+``workflow_concurrency``                                           once per tenant (PostgreSQL, at
+                                                                   most the pool size; SQLite: 1)
 ``COWORK_WORKER_STOP_GRACE_SECONDS`` /          ``8``              on shutdown, how long a running
 ``stop_grace_seconds``                                             step may finish before it is
                                                                    rolled back and released
@@ -134,6 +137,7 @@ _SPECS: dict[str, _Spec] = {
     "log_level": _Spec("level", ("COWORK_LOG_LEVEL",)),
     "log_format": _Spec("format", ("COWORK_LOG_FORMAT",)),
     "workflow_lease_seconds": _Spec("float", ("COWORK_WORKFLOW_LEASE_SECONDS",), 0, exclusive=True),
+    "workflow_concurrency": _Spec("int", ("COWORK_WORKFLOW_CONCURRENCY",), 1),
     "stop_grace_seconds": _Spec("float", ("COWORK_WORKER_STOP_GRACE_SECONDS",), 0),
 }
 #: Settings whose values are never shown in an error message.
@@ -179,6 +183,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["plain", "json"] = "plain"
     workflow_lease_seconds: float = Field(default=30.0, gt=0)
+    workflow_concurrency: int = Field(default=4, ge=1)
     stop_grace_seconds: float = Field(default=8.0, ge=0)
 
     _resolved_secrets: tuple[str, ...] = PrivateAttr(default=())

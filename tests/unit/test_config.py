@@ -82,6 +82,7 @@ def test_every_environment_variable_is_read() -> None:
         "COWORK_LOG_LEVEL": "debug",
         "COWORK_LOG_FORMAT": "JSON",
         "COWORK_WORKFLOW_LEASE_SECONDS": "4.5",
+        "COWORK_WORKFLOW_CONCURRENCY": "3",
         "COWORK_WORKER_STOP_GRACE_SECONDS": "2",
     }
     s = load(env)
@@ -102,6 +103,7 @@ def test_every_environment_variable_is_read() -> None:
         "log_level": "DEBUG",
         "log_format": "json",
         "workflow_lease_seconds": 4.5,
+        "workflow_concurrency": 3,
         "stop_grace_seconds": 2.0,
     }
 
@@ -314,6 +316,7 @@ def test_bad_float_names_the_variable(raw: str) -> None:
         ("COWORK_PERSISTENCE_CONNECT_TIMEOUT_SECONDS", "-2", "must be > 0"),
         ("COWORK_PERSISTENCE_STATEMENT_TIMEOUT_SECONDS", "-0.5", "must be >= 0"),
         ("COWORK_MIGRATION_LOCK_TIMEOUT_SECONDS", "0", "must be > 0"),
+        ("COWORK_WORKFLOW_CONCURRENCY", "0", "must be >= 1"),
     ],
 )
 def test_range_errors_name_the_variable(var: str, raw: str, expected: str) -> None:

@@ -60,6 +60,7 @@ DEFINITION_REGISTERED = "workflow:definition:registered"
 _log = logging.getLogger("cowork.workflows")
 _CACHE_SECONDS = 2.0
 _CHAIN_BUDGET_SECONDS = 0.05
+_CLAIM_INTERVAL = 0.25  # while steps run, claims from the database are made at most this often
 
 
 class DefinitionCache:
@@ -193,6 +194,14 @@ class WorkflowEngine:
         # run from here without a claim; leases whose release failed, to retry.
         self._handed: collections.deque[WorkflowInstance] = collections.deque()
         self._unreleased: set[str] = set()
+        # Steps run at once (one SQLite connection serialises them anyway).
+        settings = core.settings
+        self._lanes = (
+            min(settings.workflow_concurrency, settings.pool_max_size)
+            if core.database.backend == "postgresql"
+            else 1
+        )
+        self._lane_failures: list[Exception] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -330,26 +339,107 @@ class WorkflowEngine:
 
     # -- executor side --------------------------------------------------------------------------
     async def _execute_loop(self) -> None:
+        """Dispatch due instances to up to ``workflow_concurrency`` steps at once: instances
+        handed over by starts in this process first, then claims from the database (made
+        one at a time, and while steps run at most every _CLAIM_INTERVAL, so that a stream
+        of local starts neither starves other work nor costs a claim query per step)."""
         failures = 0
-        while not self._stop.is_set():
-            try:
-                worked = await self.execute_one()
-                failures = 0
-                if not worked:
-                    await self._pause(await self._idle_timeout())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                level = logging.WARNING if isinstance(exc, CoworkError) else logging.ERROR
-                _log.log(
-                    level,
-                    "workflow executor (%s): %s",
-                    self.scope.tenant_id,
-                    exc,
-                    exc_info=not isinstance(exc, CoworkError),
-                )
-                await self._pause(min(5.0, 0.1 * 2**failures))
+        running: set[asyncio.Task[None]] = set()
+        last_claim = 0.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    last_claim = await self._dispatch(running, last_claim)
+                    failures = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failures += 1
+                    self._log_failure(exc)
+                    await self._pause(min(5.0, 0.1 * 2**failures))
+        finally:
+            await self._finish_lanes(running)
+
+    async def _dispatch(self, running: set[asyncio.Task[None]], last_claim: float) -> float:
+        """One round: start a step if a lane is free and work is due, else wait."""
+        if self._unreleased:
+            await self._release_pending()
+        claimed: WorkflowInstance | None = None
+        if len(running) < self._lanes:
+            claimed = self._take_handed()
+            if claimed is None and (not running or time.monotonic() - last_claim > _CLAIM_INTERVAL):
+                last_claim = time.monotonic()
+                claimed = await self._claim()
+        if self._lane_failures:
+            raise self._lane_failures.pop()
+        if claimed is not None and self._lanes == 1:
+            await self._run_lane(claimed)  # one lane: no task to spawn and wait for
+        elif claimed is not None:
+            task = asyncio.get_running_loop().create_task(self._run_lane(claimed))
+            running.add(task)
+            task.add_done_callback(running.discard)
+        elif running:  # wait for a free lane or new work
+            await self._wait_for_lane(running)
+        else:
+            await self._pause(await self._idle_timeout())
+        if self._lane_failures:
+            raise self._lane_failures.pop()
+        return last_claim
+
+    async def _claim(self, now: datetime | None = None) -> WorkflowInstance | None:
+        async with open_transaction(self.core, self.scope) as ctx:
+            return await WorkflowStore(ctx.tx, self.scope).claim(
+                self.core.worker_id, now or utcnow(), self.lease_seconds
+            )
+
+    def _take_handed(self) -> WorkflowInstance | None:
+        """The next instance a local start handed over, unless its lease is about to run
+        out (then a claim takes it, like any other due instance)."""
+        soon = utcnow() + timedelta(seconds=self.lease_seconds / 3)
+        while self._handed:
+            instance = self._handed.popleft()
+            if instance.lease_expires_at is not None and instance.lease_expires_at > soon:
+                return instance
+        return None
+
+    async def _run_lane(self, claimed: WorkflowInstance) -> None:
+        try:
+            await self._run_claimed(claimed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported by the dispatcher, which backs off
+            self._lane_failures.append(exc)
+        finally:
+            self._waiter.set()  # a lane is free
+
+    async def _wait_for_lane(self, running: set[asyncio.Task[None]]) -> None:
+        waiting = asyncio.get_running_loop().create_task(self._waiter.wait(_CLAIM_INTERVAL))
+        try:
+            await asyncio.wait({waiting, *running}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+
+    async def _finish_lanes(self, running: set[asyncio.Task[None]]) -> None:
+        """On stop: running steps finish (stop() bounds this by the grace period); when this
+        loop is cancelled they are cancelled too (rolled back, leases released)."""
+        if not running:
+            return
+        try:
+            await asyncio.wait(set(running))
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    def _log_failure(self, exc: BaseException) -> None:
+        level = logging.WARNING if isinstance(exc, CoworkError) else logging.ERROR
+        _log.log(
+            level,
+            "workflow executor (%s): %s",
+            self.scope.tenant_id,
+            exc,
+            exc_info=not isinstance(exc, CoworkError),
+        )
 
     async def _pause(self, seconds: float) -> None:
         if seconds > 0:
@@ -372,20 +462,19 @@ class WorkflowEngine:
 
         The lease is taken and committed first, so the step itself (an action may take long)
         runs without holding a row lock or a transaction id; other workers skip leased
-        instances, and a lease of a dead worker expires. The transition then re-locks the row,
-        checks it is unchanged, and commits the step's writes, the instance, its history and
-        events together (or nothing)."""
+        instances, and a lease of a dead worker expires. The transition then commits the
+        step's writes, the instance, its history and events together, with a compare-and-set
+        on the instance's row version and this worker's lease (or writes nothing)."""
         if self._unreleased:
             await self._release_pending()
-        if self._handed:
-            claimed: WorkflowInstance | None = self._handed.popleft()
-        else:
-            async with open_transaction(self.core, self.scope) as ctx:
-                claimed = await WorkflowStore(ctx.tx, self.scope).claim(
-                    self.core.worker_id, now or utcnow(), self.lease_seconds
-                )
+        claimed = self._take_handed() or await self._claim(now)
         if claimed is None:
             return False
+        await self._run_claimed(claimed)
+        return True
+
+    async def _run_claimed(self, claimed: WorkflowInstance) -> None:
+        """Run the transition of an instance leased to this worker."""
         heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(claimed.instance_id))
         finished = False
         try:
@@ -405,7 +494,6 @@ class WorkflowEngine:
                 self._unreleased.add(claimed.instance_id)
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._release_pending())
-        return True
 
     async def _heartbeat(self, instance_id: str) -> None:
         while True:
