@@ -105,8 +105,10 @@ async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
         assert await rt.workflows.counts() == {"running": TOTAL}
 
         # Worker A hangs inside its HANG_AFTER-th step (row lock held, event not committed).
+        # A runs one step at a time, so what it committed and the one execution it leaves
+        # unfinished are known exactly; B and C run four at once (the default).
         a = await spawn("worker-a", "--hang-after", str(HANG_AFTER))
-        b = await spawn("worker-b")
+        b = await spawn("worker-b", "--concurrency", "4")
         await asyncio.gather(
             a.wait_prefix("READY ", 30),
             b.wait_prefix("READY ", 30),
@@ -132,7 +134,7 @@ async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
         killed_at = time.time()
         os.kill(a.pid, signal.SIGKILL)
         assert await a.wait_exit(10) == -signal.SIGKILL
-        c = await spawn("worker-c")
+        c = await spawn("worker-c", "--concurrency", "4")
         await c.wait_prefix("READY ", 30)
 
         deadline = time.monotonic() + 40

@@ -19,7 +19,11 @@ The action, per execution of a step:
 
 An execution killed mid-way leaves its row without ``ended``. With ``--hang-after N`` the N-th
 execution of this process prints ``HANGING <instance_id> <step> <pid>`` after steps 1-2 and then
-hangs (holding the instance's row lock and its uncommitted event) until it is killed.
+hangs (holding its uncommitted event) until it is killed.
+
+``--concurrency`` (default 1) is the worker's ``workflow_concurrency``: with one step in flight
+per process, the test can account exactly for what a killed process committed and which one
+execution it left unfinished.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--table", required=True)
     parser.add_argument("--sleep", type=float, default=0.02)
     parser.add_argument("--hang-after", type=int, default=0)
+    parser.add_argument("--concurrency", type=int, default=1)
     return parser.parse_args(argv)
 
 
@@ -85,7 +90,9 @@ async def run(args: argparse.Namespace) -> int:
     pid = os.getpid()
     executions = 0
 
-    rt = await cowork.open(args.url, tenant_id=args.tenant, worker=True)
+    rt = await cowork.open(
+        args.url, tenant_id=args.tenant, worker=True, workflow_concurrency=args.concurrency
+    )
 
     async def record(ctx: ActionContext) -> dict[str, Any]:
         nonlocal executions
