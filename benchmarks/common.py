@@ -154,10 +154,12 @@ def server_activity(admin_url: str, own_database: str) -> dict[str, Any]:
     }
 
 
-def horizon_lag(url: str, samples: int = 100, pause: float = 0.01) -> dict[str, Any]:
-    """How long a just-committed transaction stays above the commit-order horizon
-    (``pg_snapshot_xmin`` of new snapshots) on this server: the wait that other transactions,
-    in any database of the cluster, impose on gap-free readers. Milliseconds."""
+def horizon_lag(
+    url: str, samples: int = 100, pause: float = 0.01, tenant_id: str = "bench-probe"
+) -> dict[str, Any]:
+    """How long a just-committed transaction stays above a tenant's commit-order horizon
+    (``cowork_event_horizon``): the wait that other transactions impose on that tenant's
+    gap-free readers (only the tenant's own and cross-tenant writers count). Milliseconds."""
     delays: list[float] = []
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(samples):
@@ -166,9 +168,7 @@ def horizon_lag(url: str, samples: int = 100, pause: float = 0.01) -> dict[str, 
             xid = int(row[0])
             started = time.perf_counter()
             while time.perf_counter() - started < 5.0:
-                row = conn.execute(
-                    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-                ).fetchone()
+                row = conn.execute("SELECT cowork_event_horizon(%s)", (tenant_id,)).fetchone()
                 if row is not None and int(row[0]) > xid:
                     break
                 time.sleep(0.0005)
@@ -184,16 +184,16 @@ def horizon_lag(url: str, samples: int = 100, pause: float = 0.01) -> dict[str, 
 
 
 async def wait_readable(url: str, tenant_id: str, timeout: float = 120.0) -> float:
-    """Wait until every event of ``tenant_id`` lies below the commit-order horizon (the xmin of
-    a new snapshot), so that a catch-up read can see them all; returns the seconds waited."""
+    """Wait until every event of ``tenant_id`` lies below the tenant's commit-order horizon, so
+    that a catch-up read can see them all; returns the seconds waited."""
     started = time.monotonic()
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute("SELECT set_config('cowork.tenant_id', %s, false)", (tenant_id,))
         while True:
             cur = await conn.execute(
-                "SELECT coalesce(max(tx_id), 0) < pg_snapshot_xmin(pg_current_snapshot())"
-                "::text::bigint FROM cowork_event_log WHERE tenant_id = %s",
-                (tenant_id,),
+                "SELECT coalesce(max(tx_id), 0) < cowork_event_horizon(%s) "
+                "FROM cowork_event_log WHERE tenant_id = %s",
+                (tenant_id, tenant_id),
             )
             row = await cur.fetchone()
             if row and row[0]:

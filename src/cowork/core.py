@@ -44,6 +44,9 @@ class Core:
         self.bus = LocalBus()
         # Identifies this process's leases: host, pid and a random part (pids are reused).
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
+        # Per tenant, the commit-order cursor of the last event this process committed: reads
+        # wait (briefly) until the horizon has passed it (read-your-writes).
+        self.own_heads: dict[str, tuple[int, int]] = {}
         self._consumers: ConsumerManager | None = None
         self._workflows: WorkflowManager | None = None
         self.actions = ActionRegistry()
@@ -67,6 +70,9 @@ class Core:
     def committed(self, tenant_id: str, envelopes: Sequence[EventEnvelope]) -> None:
         """Events of ``tenant_id`` were committed: feed in-process subscribers, wake consumers."""
         if envelopes:
+            head = max(e.cursor for e in envelopes)
+            if head > self.own_heads.get(tenant_id, (0, 0)):
+                self.own_heads[tenant_id] = head
             self.bus.dispatch(envelopes)
             self.database.wakeups.signal(tenant_id, {e.event_type for e in envelopes})
 

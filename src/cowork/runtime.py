@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -42,9 +43,12 @@ from cowork.transaction import TransactionContext, open_transaction
 from cowork.workflows.service import WorkflowsService
 from cowork.workspaces.service import WorkspacesService
 
-__all__ = ["Runtime", "open_runtime"]
+__all__ = ["HORIZON_WARN_SECONDS", "Runtime", "open_runtime"]
 
 _log = logging.getLogger("cowork")
+# A transaction holding a tenant's read horizon back this long is named by rt.health() and
+# `cowork status`.
+HORIZON_WARN_SECONDS = 5.0
 
 
 class Runtime:
@@ -177,8 +181,16 @@ class Runtime:
 
     # -- operations ---------------------------------------------------------------------------
     async def health(self) -> Health:
-        """Database round-trip check; never raises."""
-        return await self._core.database.health()
+        """Database round-trip check, and the transactions that have held this tenant's
+        read horizon back for over 5 seconds (``horizon_held_by``); never raises."""
+        health = await self._core.database.health()
+        if not health.healthy:
+            return health
+        try:
+            holders = await self.events.horizon_holders(min_age_seconds=HORIZON_WARN_SECONDS)
+        except CoworkError as exc:
+            return replace(health, healthy=False, error=str(exc))
+        return replace(health, horizon_held_by=tuple(holders))
 
     async def close(self) -> None:
         await self._core.close()
@@ -197,14 +209,35 @@ class Runtime:
 
 async def _prepare_schema(db: Database, settings: Settings) -> MigrationReport:
     if settings.auto_migrate or not db.durable:
-        return await migrate(db, lock_timeout_seconds=settings.migration_lock_timeout_seconds)
-    report = await migrate(db, check_only=True)
-    if report.pending:
-        raise SchemaNotReady(
-            f"{len(report.pending)} migration(s) pending ({', '.join(report.pending)}) and "
-            "COWORK_PERSISTENCE_AUTO_MIGRATE is false; run `cowork migrate`"
-        )
+        report = await migrate(db, lock_timeout_seconds=settings.migration_lock_timeout_seconds)
+    else:
+        report = await migrate(db, check_only=True)
+        if report.pending:
+            raise SchemaNotReady(
+                f"{len(report.pending)} migration(s) pending ({', '.join(report.pending)}) and "
+                "COWORK_PERSISTENCE_AUTO_MIGRATE is false; run `cowork migrate`"
+            )
+    await refuse_distributed_event_log(db)
     return report
+
+
+async def refuse_distributed_event_log(db: Database) -> None:
+    """Fail closed on an event log distributed by Citus: its commit order rests on
+    transaction ids and locks of one node (docs/operations.md says what breaks)."""
+    async with db.transaction(tenant_id=None, read_only=True) as tx:
+        citus = await tx.fetch_one("citus_installed")
+        distributed = (
+            await tx.fetch_one("event_log_distributed")
+            if citus is not None and citus["present"]
+            else None
+        )
+    if distributed is not None and distributed["present"]:
+        raise ConfigError(
+            "cowork_event_log is distributed by Citus, which this version does not support: "
+            "its commit-order reads rely on one node's transaction ids and locks, so events "
+            "could be skipped. Keep the cowork_* tables local to one node (see "
+            "docs/operations.md, 'Scaling to a tenant-sharded PostgreSQL')"
+        )
 
 
 async def open_runtime(

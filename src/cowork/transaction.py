@@ -121,9 +121,13 @@ class TransactionContext:
 
 @asynccontextmanager
 async def open_transaction(
-    core: Core, scope: TenantScope, *, read_only: bool = False
+    core: Core, scope: TenantScope, *, read_only: bool = False, appends: bool = True
 ) -> AsyncIterator[TransactionContext]:
-    async with core.database.transaction(tenant_id=scope.tenant_id, read_only=read_only) as tx:
+    """A tenant transaction with the services bound to it; ``appends=False`` for one that
+    writes no events (see :meth:`Database.transaction`)."""
+    async with core.database.transaction(
+        tenant_id=scope.tenant_id, read_only=read_only, appends=appends
+    ) as tx:
         yield TransactionContext(core, scope, tx)
 
 

@@ -86,7 +86,10 @@ def draw_step(d: Drawer, names: list[str], index: int) -> tuple[Any, bool]:
             "backoff_seconds": backoff,
         }
         valid = name.valid and action.valid and attempts in (1, 3) and type(attempts) is int
-        valid = valid and (type(backoff) in (int, float) and math.isfinite(backoff))
+        # The definition accepts a backoff between 0 and one day (number_arg's bounds).
+        valid = valid and (
+            type(backoff) in (int, float) and math.isfinite(backoff) and 0 <= backoff <= 86_400
+        )
         return ("action", fields), bool(valid)
     if kind == "branch":
         path = d(keys)

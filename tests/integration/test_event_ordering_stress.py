@@ -3,6 +3,8 @@
 Acceptance: at least 8 concurrent publishers, transactions held open for random times and
 committed in shuffled order, about 10% rolled back, at least 10,000 events, one live durable
 consumer: every committed event delivered, no rolled-back one, the checkpoint never decreases.
+Long-open writers that must not matter run throughout: another tenant's publishers, write
+transactions in another database of the server, and raw writers outside any cowork scope.
 
 ``COWORK_STRESS_EVENTS`` scales the number of committed events (default 10,000) for longer runs.
 """
@@ -13,7 +15,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -23,6 +25,7 @@ import pytest
 
 import cowork
 from cowork import NewEvent
+from tests.support.postgres import DatabaseFactory
 
 pytestmark = [pytest.mark.postgres]
 
@@ -59,6 +62,13 @@ async def _admin(url: str) -> psycopg.AsyncConnection[Any]:
     # Row-level security: the explicit cross-tenant scope (no-op for a superuser).
     await conn.execute("SELECT set_config('cowork.tenant_id', '*', false)")
     return conn
+
+
+@pytest.fixture
+def other_db_url(pg_factory: DatabaseFactory) -> Iterator[str]:
+    url = pg_factory.create(migrated=False)
+    yield url
+    pg_factory.drop(url)
 
 
 @pytest.fixture
@@ -114,6 +124,42 @@ async def _publisher(
             stop.set()
 
 
+async def _foreign_tenant_publisher(
+    rt: cowork.Runtime, stop: asyncio.Event, rng: random.Random
+) -> int:
+    """Another tenant's transactions, held open for long: they must not delay or reorder ours."""
+    count = 0
+    while not stop.is_set():
+        try:
+            async with rt.transaction() as tx:
+                await tx.events.publish("other:tick", {"n": count})
+                await asyncio.sleep(rng.uniform(0.2, 1.5))
+                if rng.random() < 0.1:
+                    raise _Rollback
+            count += 1
+        except _Rollback:
+            pass
+    return count
+
+
+async def _raw_writer(url: str, table: str, stop: asyncio.Event, rng: random.Random) -> int:
+    """Write transactions outside any cowork scope (another database, or ours unscoped), held
+    open for long."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    count = 0
+    try:
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (x int)")
+        while not stop.is_set():
+            await conn.execute("BEGIN")
+            await conn.execute(f"INSERT INTO {table} VALUES (1)")
+            await asyncio.sleep(rng.uniform(0.3, 2.0))
+            await conn.execute("COMMIT")
+            count += 1
+    finally:
+        await conn.close()
+    return count
+
+
 async def _sample_checkpoint(
     url: str,
     delivered: _Delivered,
@@ -152,7 +198,7 @@ async def _sample_checkpoint(
 
 @pytest.mark.slow
 async def test_concurrent_publishers_one_live_consumer_gap_free_and_ordered(
-    pg_url: str, admin: psycopg.AsyncConnection[Any]
+    pg_url: str, other_db_url: str, admin: psycopg.AsyncConnection[Any]
 ) -> None:
     rng = random.Random(int(os.environ.get("COWORK_STRESS_SEED", str(time.time_ns()))))
     publisher_rt = await cowork.open(pg_url, tenant_id=TENANT, pool_max_size=PUBLISHERS + 4)
@@ -177,6 +223,14 @@ async def test_concurrent_publishers_one_live_consumer_gap_free_and_ordered(
 
         started = time.monotonic()
         stop = asyncio.Event()
+        foreign_rt = publisher_rt.for_tenant("t-stress-other")
+        foreign = [
+            asyncio.create_task(_foreign_tenant_publisher(foreign_rt, stop, random.Random(i)))
+            for i in range(2)
+        ] + [
+            asyncio.create_task(_raw_writer(other_db_url, "elsewhere", stop, random.Random(7))),
+            asyncio.create_task(_raw_writer(pg_url, "unscoped", stop, random.Random(8))),
+        ]
         publishers = [
             asyncio.create_task(
                 _publisher(publisher_rt, i, ledger, stop, random.Random(rng.random()))
@@ -185,6 +239,8 @@ async def test_concurrent_publishers_one_live_consumer_gap_free_and_ordered(
         ]
         await asyncio.gather(*publishers)
         published_in = time.monotonic() - started
+        foreign_done = await asyncio.gather(*foreign)
+        assert all(n > 0 for n in foreign_done), foreign_done  # they ran alongside
 
         deadline = time.monotonic() + max(30.0, TARGET_EVENTS / 300)
         while not ledger.committed <= set(delivered.ids):

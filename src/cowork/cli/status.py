@@ -52,10 +52,23 @@ async def _gather(cli: CliContext) -> dict[str, Any]:
             auto_migrate=False,
         ) as rt:
             consumers = await rt.consumers.list()
+            health = await rt.health()
             info.update(
                 consumer_lag={c.consumer_id: c.lag for c in consumers},
                 parked_events=sum(c.parked for c in consumers),
                 workflows=await rt.workflows.counts(),
+                horizon_held_by=[
+                    {
+                        "pid": h.pid,
+                        "xid": h.xid,
+                        "scope": h.scope,
+                        "age_seconds": h.age_seconds,
+                        "application_name": h.application_name,
+                        "state": h.state,
+                        "summary": h.describe(),
+                    }
+                    for h in health.horizon_held_by
+                ],
             )
     return info
 
@@ -76,6 +89,9 @@ def status_command(cli: CliContext) -> None:
                 continue
             if key == "latency_ms":
                 value = f"{value:.2f}"
+            if key == "horizon_held_by":
+                # Readers of this tenant wait for these transactions (MISSION 4.7).
+                value = "\n".join(h["summary"] for h in value) if value else "nothing"
             table.add_row(key.replace("_", " "), str(value))
         cli.console.print(table)
     if not info["healthy"]:

@@ -174,7 +174,9 @@ class ConsumerRunner:
         await self._release()
 
     async def _register(self) -> None:
-        async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+        async with self.core.database.transaction(
+            tenant_id=self.scope.tenant_id, appends=False
+        ) as tx:
             start = START
             if self.start_at == "now":
                 start = await head_cursor(tx, self.scope.tenant_id)
@@ -192,7 +194,9 @@ class ConsumerRunner:
             )
 
     async def _acquire(self) -> bool:
-        async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+        async with self.core.database.transaction(
+            tenant_id=self.scope.tenant_id, appends=False
+        ) as tx:
             row = await tx.fetch_one("consumer_acquire", self._params())
         if row is None:
             return False
@@ -210,7 +214,9 @@ class ConsumerRunner:
 
     async def _release(self) -> None:
         with contextlib.suppress(CoworkError):
-            async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+            async with self.core.database.transaction(
+                tenant_id=self.scope.tenant_id, appends=False
+            ) as tx:
                 await tx.execute("consumer_release", self._params())
 
     async def _hold(self) -> None:
@@ -263,7 +269,9 @@ class ConsumerRunner:
         while True:
             await asyncio.sleep(interval)
             try:
-                async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+                async with self.core.database.transaction(
+                    tenant_id=self.scope.tenant_id, appends=False
+                ) as tx:
                     renewed = await tx.execute("consumer_heartbeat", self._params())
             except CoworkError as exc:
                 _log.warning("consumer %r heartbeat failed: %s", self.consumer_id, exc)
@@ -388,7 +396,9 @@ class ConsumerRunner:
         checkpoint: bool,
     ) -> None:
         message = f"{type(error).__name__}: {error}" if error else "unknown error"
-        async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+        async with self.core.database.transaction(
+            tenant_id=self.scope.tenant_id, appends=False
+        ) as tx:
             await tx.execute(
                 "parked_upsert",
                 self._params(
@@ -411,7 +421,9 @@ class ConsumerRunner:
         )
 
     async def _save_checkpoint(self, cursor: Cursor) -> None:
-        async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+        async with self.core.database.transaction(
+            tenant_id=self.scope.tenant_id, appends=False
+        ) as tx:
             await self._save_checkpoint_in(tx, cursor)
 
     async def _save_checkpoint_in(self, tx: Transaction, cursor: Cursor) -> None:
@@ -430,7 +442,9 @@ class ConsumerRunner:
         if now - self._last_redrive_check < self.options.redrive_interval:
             return
         self._last_redrive_check = now
-        async with self.core.database.transaction(tenant_id=self.scope.tenant_id) as tx:
+        async with self.core.database.transaction(
+            tenant_id=self.scope.tenant_id, appends=False
+        ) as tx:
             due = await tx.fetch_all("parked_due_redrive", self._params(limit=50))
             rows = [
                 await tx.fetch_one(

@@ -96,7 +96,9 @@ class ConsumersService:
         validate_id(consumer_id, "consumer_id")
         if position is not None:
             number_arg(position, "position", minimum=0, maximum=2**63 - 1, integer=True)
-        async with self._core.database.transaction(tenant_id=self._scope.tenant_id) as tx:
+        async with self._core.database.transaction(
+            tenant_id=self._scope.tenant_id, appends=False
+        ) as tx:
             await self._require(tx, consumer_id)
             count = await tx.execute(
                 "parked_mark_redrive", self._params(consumer_id=consumer_id, position=position)
@@ -121,7 +123,9 @@ class ConsumersService:
         """
         validate_id(consumer_id, "consumer_id")
         new_pattern = EventPattern.parse(pattern).text if pattern is not None else None
-        async with self._core.database.transaction(tenant_id=self._scope.tenant_id) as tx:
+        async with self._core.database.transaction(
+            tenant_id=self._scope.tenant_id, appends=False
+        ) as tx:
             await self._require(tx, consumer_id)
             if to == "beginning":
                 cursor = START

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -11,6 +13,7 @@ from cowork.errors import ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
     START,
+    Cursor,
     PreparedEvent,
     cursor_of_position,
     existing_events,
@@ -20,11 +23,14 @@ from cowork.events.log import (
 )
 from cowork.events.patterns import EventPattern
 from cowork.service import TenantService, utcnow
+from cowork.storage.port import HorizonHolder
 from cowork.tenancy import validate_id, validate_limit
 
 __all__ = ["EventsService"]
 
 MAX_BATCH = 5_000
+# How long a read waits for this process's own committed writes to become readable.
+OWN_WRITES_WAIT_SECONDS = 2.0
 Handler = Callable[..., Awaitable[Any] | Any]
 
 
@@ -101,6 +107,11 @@ class EventsService(TenantService):
 
         Events come in commit order; pass the last envelope (or its position) back as ``after``
         to continue. ``None`` or ``0`` reads from the beginning.
+
+        A runtime reads its own writes: once a publish has returned, a read from this runtime
+        returns that event. On PostgreSQL the read may wait for it briefly (up to
+        OWN_WRITES_WAIT_SECONDS) while a transaction of this tenant that began earlier is
+        still committing; events of other tenants and databases never make it wait.
         """
         async with self._transaction(read_only=True) as ctx:
             if isinstance(after, EventEnvelope):
@@ -109,13 +120,63 @@ class EventsService(TenantService):
                 cursor = START
             else:
                 cursor = await cursor_of_position(ctx.tx, self._scope.tenant_id, after)
-            return await read_events(ctx.tx, self._scope.tenant_id, cursor, limit)
+            page = await read_events(ctx.tx, self._scope.tenant_id, cursor, limit)
+        own = self._core.own_heads.get(self._scope.tenant_id)
+        if self._bound is None and own is not None:
+            page = await self._await_own_writes(page, cursor, limit, own)
+        return page
+
+    async def _await_own_writes(
+        self, page: list[EventEnvelope], cursor: Cursor, limit: int, own: Cursor
+    ) -> list[EventEnvelope]:
+        """Re-read while a partial page stops short of this process's last committed event
+        (an older transaction of the tenant still open holds the horizon below it)."""
+        deadline = time.monotonic() + OWN_WRITES_WAIT_SECONDS
+        delay = 0.001
+        while len(page) < limit and (page[-1].cursor if page else cursor) < own:
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            async with self._transaction(read_only=True) as ctx:
+                page = await read_events(ctx.tx, self._scope.tenant_id, cursor, limit)
+        return page
 
     async def count(self) -> int:
         """How many events this tenant's log holds."""
         async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one("event_count", {"tenant_id": self._scope.tenant_id})
         return 0 if row is None else int(row["n"])
+
+    async def horizon_holders(self, *, min_age_seconds: float = 5.0) -> list[HorizonHolder]:
+        """Open transactions that have held this tenant's read horizon back for at least
+        ``min_age_seconds``, oldest first (always empty on SQLite).
+
+        A transaction of this tenant (or a cross-tenant one) that has written and stays open
+        may still append events, so this tenant's readers and durable consumers wait for it;
+        transactions of other tenants or other databases never hold it back. Transactions of
+        database roles whose activity this connection may not see are not listed."""
+        if isinstance(min_age_seconds, bool) or not isinstance(min_age_seconds, int | float):
+            raise ValidationError("min_age_seconds must be a number of seconds")
+        # The cross-tenant scope and the connecting role: pg_stat_activity shows the age of
+        # this role's own sessions (the tenant role that RLS switches to would see none).
+        async with self._core.database.transaction(tenant_id=None, read_only=True) as tx:
+            rows = await tx.fetch_all(
+                "horizon_holders",
+                {"tenant_id": self._scope.tenant_id, "min_age": float(min_age_seconds)},
+            )
+        return [
+            HorizonHolder(
+                pid=int(r["pid"]),
+                xid=int(r["xid"]),
+                scope=str(r["scope"]),
+                started_at=r["xact_start"],
+                age_seconds=None if r["age_seconds"] is None else float(r["age_seconds"]),
+                application_name=r["application_name"],
+                state=r["state"],
+            )
+            for r in rows
+        ]
 
     async def iterate(
         self, *, after: int | EventEnvelope | None = None, page_size: int = 500

@@ -25,6 +25,7 @@ __all__ = [
     "Backend",
     "Database",
     "Health",
+    "HorizonHolder",
     "Json",
     "JsonText",
     "MigrationSession",
@@ -57,13 +58,44 @@ class JsonText:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HorizonHolder:
+    """An open database transaction that holds a tenant's commit-order read horizon back: it
+    is in the tenant's scope (or the cross-tenant one) and has written, so it may still append
+    events that readers must see first. Until it ends, that tenant's readers and durable
+    consumers wait for it (other tenants' do not)."""
+
+    pid: int
+    xid: int
+    scope: str  # the tenant, or "*" for a cross-tenant transaction
+    started_at: datetime | None
+    age_seconds: float | None
+    application_name: str | None
+    state: str | None
+
+    def describe(self) -> str:
+        age = "?" if self.age_seconds is None else f"{self.age_seconds:.1f} s"
+        parts = [f"pid {self.pid}", f"xid {self.xid}", f"open {age}"]
+        if self.scope == "*":
+            parts.append("cross-tenant scope")
+        if self.application_name:
+            parts.append(f"application {self.application_name!r}")
+        if self.state:
+            parts.append(self.state)
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Health:
-    """Result of :meth:`Database.health`; never raised, always returned."""
+    """Result of :meth:`Database.health`; never raised, always returned.
+
+    ``horizon_held_by`` (from ``rt.health()``) lists the transactions that have held the
+    tenant's read horizon back for longer than a few seconds, oldest first."""
 
     healthy: bool
     backend: Backend
     latency_ms: float | None
     error: str | None = None
+    horizon_held_by: tuple[HorizonHolder, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,12 +216,14 @@ class Database(Protocol):
     async def close(self) -> None: ...
 
     def transaction(
-        self, *, tenant_id: str | None, read_only: bool = False
+        self, *, tenant_id: str | None, read_only: bool = False, appends: bool = True
     ) -> AbstractAsyncContextManager[Transaction]:
         """Open a transaction scoped to ``tenant_id`` (None: explicit cross-tenant access).
 
         ``read_only`` transactions may not write; on SQLite they do not take the write lock,
-        so readers never wait for a writer."""
+        so readers never wait for a writer. ``appends=False`` says the transaction writes no
+        events (checkpoints, leases): on PostgreSQL it then holds no reader's commit horizon
+        back, and an event append in it is refused."""
         ...
 
     async def run_alone(self, query: str, params: Params, *, tenant_id: str) -> list[Row]:

@@ -387,7 +387,7 @@ class WorkflowEngine:
         return last_claim
 
     async def _claim(self, now: datetime | None = None) -> WorkflowInstance | None:
-        async with open_transaction(self.core, self.scope) as ctx:
+        async with open_transaction(self.core, self.scope, appends=False) as ctx:
             return await WorkflowStore(ctx.tx, self.scope).claim(
                 self.core.worker_id, now or utcnow(), self.lease_seconds
             )
@@ -499,7 +499,7 @@ class WorkflowEngine:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             with contextlib.suppress(CoworkError):
-                async with open_transaction(self.core, self.scope) as ctx:
+                async with open_transaction(self.core, self.scope, appends=False) as ctx:
                     await WorkflowStore(ctx.tx, self.scope).heartbeat(
                         instance_id, self.core.worker_id, self.lease_seconds
                     )
@@ -508,7 +508,7 @@ class WorkflowEngine:
         """Give back the leases of steps that did not finish (kept and retried on failure:
         a lease is exclusive until it expires, for its owner too)."""
         with contextlib.suppress(CoworkError):
-            async with open_transaction(self.core, self.scope) as ctx:
+            async with open_transaction(self.core, self.scope, appends=False) as ctx:
                 store = WorkflowStore(ctx.tx, self.scope)
                 for instance_id in sorted(self._unreleased):
                     await store.release(instance_id, self.core.worker_id)

@@ -137,8 +137,8 @@ class WorkflowStore:
         return value
 
     async def horizon(self) -> tuple[int, int]:
-        """(xmin, xmax) of this transaction's snapshot (see the wf_horizon query)."""
-        row = await self.tx.fetch_one("wf_horizon")
+        """(the tenant's read horizon, the snapshot's xmax) (see the wf_horizon query)."""
+        row = await self.tx.fetch_one("wf_horizon", {"tenant_id": self.scope.tenant_id})
         assert row is not None
         return int(row["xmin"]), int(row["xmax"])
 

@@ -35,6 +35,15 @@ from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 __all__ = ["PostgresDatabase"]
 
 PgConnection = psycopg.AsyncConnection[DictRow]
+# Enters a tenant's scope; the flag says whether the transaction may append events (readers'
+# commit horizons wait only for transactions that may; see 0002_tenant_horizon.sql).
+_ENTER_TENANT = b"SELECT cowork_enter_tenant(%s, %s)"
+# The '*' scope as cowork_enter_tenant('*', true) enters it (see 0002_tenant_horizon.sql), spelled
+# out so that it also works before the migrations have run.
+_ENTER_ANY_TENANT = (
+    b"SELECT set_config('cowork.tenant_id', '*', true), set_config('cowork.appends', 'on', true), "
+    b"pg_advisory_xact_lock_shared(1668249451, hashtext('*'))"
+)
 
 
 class _JsonDumper(Dumper):
@@ -307,18 +316,19 @@ class PostgresDatabase:
     # -- transactions -----------------------------------------------------------------------
     @staticmethod
     def _begin_statements(
-        tenant_id: str | None, read_only: bool
-    ) -> tuple[tuple[bytes, tuple[str, ...] | None], ...]:
+        tenant_id: str | None, read_only: bool, appends: bool
+    ) -> tuple[tuple[bytes, tuple[Any, ...] | None], ...]:
         """BEGIN and the tenant scope, as separate statements (a pipeline sends one per
         message); sent without waiting, with the transaction's first real statement."""
         begin = b"BEGIN READ ONLY" if read_only else b"BEGIN"
-        if tenant_id is None:  # operator/worker scope: no role switch, works pre-migration
-            return ((begin, None), (b"SELECT set_config('cowork.tenant_id', '*', true)", None))
-        return ((begin, None), (b"SELECT cowork_enter_tenant(%s)", (tenant_id,)))
+        if tenant_id is None:  # operator/worker scope: no role switch, works pre-migration;
+            # the scope lock tells every tenant's readers it may append their events.
+            return ((begin, None), (_ENTER_ANY_TENANT, None))
+        return ((begin, None), (_ENTER_TENANT, (tenant_id, appends and not read_only)))
 
     @asynccontextmanager
     async def transaction(
-        self, *, tenant_id: str | None, read_only: bool = False
+        self, *, tenant_id: str | None, read_only: bool = False, appends: bool = True
     ) -> AsyncIterator[_PgTransaction]:
         pool = self._require_pool()
         try:
@@ -327,7 +337,9 @@ class PostgresDatabase:
                 try:
                     async with conn.pipeline() as pipeline:
                         tx._pipeline = pipeline
-                        for statement, params in self._begin_statements(tenant_id, read_only):
+                        for statement, params in self._begin_statements(
+                            tenant_id, read_only, appends
+                        ):
                             await conn.execute(statement, params)
                         yield tx
                         await conn.execute(b"COMMIT")

@@ -267,8 +267,9 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(
-        self, *, tenant_id: str | None, read_only: bool = False
+        self, *, tenant_id: str | None, read_only: bool = False, appends: bool = True
     ) -> AsyncIterator[_SqliteTransaction]:
+        # ``appends`` matters only where readers have a commit horizon (PostgreSQL).
         self._refuse_nested()
         async with self._lock:
             self._holder = asyncio.current_task()

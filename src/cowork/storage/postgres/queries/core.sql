@@ -50,3 +50,12 @@ WITH RECURSIVE t(tenant_id) AS (
     FROM t WHERE t.tenant_id IS NOT NULL
 )
 SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL;
+
+-- name: citus_installed
+-- Whether the Citus extension is installed in this database.
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS present;
+
+-- name: event_log_distributed
+-- Whether Citus distributes the event log (only run when Citus is installed).
+SELECT EXISTS (SELECT 1 FROM pg_dist_partition
+               WHERE logicalrelid = 'cowork_event_log'::regclass) AS present;

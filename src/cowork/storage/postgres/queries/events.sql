@@ -32,15 +32,15 @@ WHERE tenant_id = %(tenant_id)s
   AND event_id IN (SELECT jsonb_array_elements_text(%(event_ids)s));
 
 -- name: event_read_after
--- Gap-free, commit-ordered page: only transactions below this snapshot's xmin, which have all
--- ended, so nothing can later commit before the last row returned.
+-- Gap-free, commit-ordered page: only rows below the tenant's commit horizon (see
+-- cowork_event_horizon), so nothing can later commit before the last row returned.
 -- settings: enable_bitmapscan=off, enable_sort=off
 SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
        metadata, correlation_id, causation_id, occurred_at, recorded_at
 FROM cowork_event_log
 WHERE tenant_id = %(tenant_id)s
   AND (tx_id, position) > (%(after_tx)s, %(after_position)s)
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+  AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
 ORDER BY tx_id, position
 LIMIT %(limit)s;
 
@@ -53,7 +53,7 @@ WHERE tenant_id = %(tenant_id)s AND position = %(position)s;
 -- The cursor of the last event a reader can see now (commit order).
 SELECT tx_id, position FROM cowork_event_log
 WHERE tenant_id = %(tenant_id)s
-  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+  AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
 ORDER BY tx_id DESC, position DESC
 LIMIT 1;
 
@@ -69,9 +69,13 @@ WHERE tenant_id = %(tenant_id)s AND position = %(position)s;
 SELECT count(*) AS n FROM cowork_event_log WHERE tenant_id = %(tenant_id)s;
 
 -- name: event_append_alone
--- event_append as a statement of its own (autocommit, one round trip): it sets the tenant
--- scope that the row-level security check reads before producing its row.
-WITH scope AS MATERIALIZED (SELECT set_config('cowork.tenant_id', %(tenant_id)s, true) AS t)
+-- event_append as a statement of its own (autocommit, one round trip): it enters the tenant
+-- scope (the setting row-level security reads, and the scope lock readers' horizons look
+-- for; see cowork_enter_tenant) before the insert gives the transaction an xid.
+WITH scope AS MATERIALIZED (
+    SELECT set_config('cowork.tenant_id', %(tenant_id)s, true) AS t,
+           set_config('cowork.appends', 'on', true) AS appends,
+           pg_advisory_xact_lock_shared(1668249451, hashtext(%(tenant_id)s)) AS announced)
 INSERT INTO cowork_event_log
     (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
      correlation_id, causation_id, occurred_at)
@@ -80,3 +84,9 @@ SELECT scope.t, %(event_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id
 FROM scope
 ON CONFLICT (tenant_id, event_id) DO NOTHING
 RETURNING position, tx_id, recorded_at;
+
+-- name: horizon_holders
+-- Open transactions holding the tenant's read horizon back for at least min_age seconds.
+SELECT pid, xid, scope, xact_start, age_seconds, application_name, state
+FROM cowork_horizon_holders(%(tenant_id)s)
+WHERE age_seconds >= %(min_age)s;

@@ -48,12 +48,12 @@ VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %
         coalesce((SELECT tx_id
                   FROM cowork_event_log
                   WHERE tenant_id = %(tenant_id)s
-                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                    AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
                   ORDER BY tx_id DESC, position DESC LIMIT 1), 0),
         coalesce((SELECT position
                   FROM cowork_event_log
                   WHERE tenant_id = %(tenant_id)s
-                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                    AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
                   ORDER BY tx_id DESC, position DESC LIMIT 1), 0),
         %(lease_owner)s, %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
@@ -119,9 +119,10 @@ FROM cowork_workflow_instance
 WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
 
 -- name: wf_horizon
--- The reader horizon: every transaction with an id below xmin has ended; ids from xmax on
--- had not started when this snapshot was taken.
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+-- The tenant's read horizon (see cowork_event_horizon) and the snapshot's xmax: every
+-- transaction that could append the tenant's events below the horizon has ended; ids from
+-- xmax on had not ended when this snapshot was taken.
+SELECT cowork_event_horizon(%(tenant_id)s) AS xmin,
        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax;
 
 -- name: wf_instance_update
@@ -264,7 +265,7 @@ WITH inserted AS (
     LEFT JOIN LATERAL (
         SELECT tx_id, position FROM cowork_event_log
         WHERE %(at_head)s AND tenant_id = %(tenant_id)s
-          AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+          AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
         ORDER BY tx_id DESC, position DESC
         LIMIT 1) AS head ON true
     ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING

@@ -45,3 +45,11 @@ WITH RECURSIVE t(tenant_id) AS (
     FROM t WHERE t.tenant_id IS NOT NULL
 )
 SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL;
+
+-- name: citus_installed
+-- SQLite: never.
+SELECT 0 AS present;
+
+-- name: event_log_distributed
+-- SQLite: never.
+SELECT 0 AS present;

@@ -80,3 +80,9 @@ VALUES (:tenant_id, (SELECT coalesce(max(position), 0) + 1 FROM cowork_event_log
         :correlation_id, :causation_id, :occurred_at, :now)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
 RETURNING position, tx_id, recorded_at;
+
+-- name: horizon_holders
+-- SQLite has one writer and no read horizon to hold back: never any row.
+SELECT 0 AS pid, 0 AS xid, '' AS scope, NULL AS xact_start, 0.0 AS age_seconds,
+       NULL AS application_name, NULL AS state
+WHERE 0 AND :tenant_id = :tenant_id AND :min_age = :min_age;
