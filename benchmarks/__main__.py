@@ -54,6 +54,9 @@ TENANT_BATCH = "bench-batch"
 TENANT_LATENCY = "bench-latency"
 TENANT_WORKFLOWS = "bench-workflows"
 TENANT_REPLAY = "bench-replay"
+TENANT_LONG_STEPS = "bench-long-steps"
+LONG_STEP_SECONDS = 1.0
+LONG_STEP_CONCURRENCY = 64
 
 
 def _say(message: str) -> None:
@@ -280,6 +283,26 @@ class Suite:
             f"  dbos: {result['sequential_workflows_per_second']:,.0f} (sequential), "
             f"{result['concurrent_workflows_per_second']:,.0f} (concurrent) workflows/s"
         )
+
+    async def long_steps(self) -> None:
+        """Agent-sized steps: one-step workflows whose step sleeps 1 s, 64 at once, ours
+        beside dbos doing the same (a DBOS queue with concurrency 64)."""
+        count = self.sizes.long_step_workflows
+        ours_result = await ours.long_steps(
+            self.url, TENANT_LONG_STEPS, count, LONG_STEP_SECONDS, LONG_STEP_CONCURRENCY
+        )
+        self.data["ours"]["long_steps"] = ours_result
+        _say(f"  ours: {ours_result['workflows_per_second']:,.1f} workflows/s")
+        dbos_result = await dbos_workflows(
+            self.url,
+            count,
+            "--step-seconds",
+            str(LONG_STEP_SECONDS),
+            "--concurrency",
+            str(LONG_STEP_CONCURRENCY),
+        )
+        self.data["peers"]["dbos_long_steps"] = dbos_result
+        _say(f"  dbos: {dbos_result['workflows_per_second']:,.1f} workflows/s")
 
     async def sqlite(self) -> None:
         s = self.sizes
@@ -570,6 +593,23 @@ class Suite:
                 error=err.get("dbos") or err.get("workflows"),
             )
         )
+        figures.append(
+            Figure(
+                key="long_steps_vs_dbos",
+                label=f"1 s steps, {LONG_STEP_CONCURRENCY} at once",
+                unit="workflows/s",
+                ours=d("ours", "long_steps", "workflows_per_second"),
+                baseline=(self.data["peers"].get("dbos_long_steps") or {}).get(
+                    "workflows_per_second"
+                ),
+                baseline_label=f"dbos {dbos_v} (queue)" if dbos_v else "dbos (queue)",
+                kind="min_ratio",
+                threshold=1.0,
+                target=">= 1x peer",
+                section="issue7",
+                error=err.get("long_steps"),
+            )
+        )
         return figures
 
 
@@ -601,6 +641,7 @@ async def _run(sizes: Sizes, admin_url: str, cluster_kind: str) -> int:
             ("latency", suite.latency),
             ("workflows", suite.workflows),
             ("dbos", suite.dbos),
+            ("long_steps", suite.long_steps),
             ("sqlite", suite.sqlite),
             ("replay", suite.replay),
         )

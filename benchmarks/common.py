@@ -45,6 +45,7 @@ class Sizes:
     latency_events: int  # events published one by one to the consumer in another process
     latency_interval: float  # seconds between two of those publishes
     workflows: int  # three-step workflow instances (ours, and dbos)
+    long_step_workflows: int  # one-step workflows whose step sleeps 1 s (ours, and dbos)
     replay_events: int  # events replayed for the memory figure
 
     @classmethod
@@ -62,6 +63,9 @@ class Sizes:
             latency_events=max(20, _env_int("COWORK_BENCH_LATENCY_EVENTS", int(500 * scale))),
             latency_interval=_env_float("COWORK_BENCH_LATENCY_INTERVAL", 0.01),
             workflows=max(20, _env_int("COWORK_BENCH_WORKFLOWS", int(500 * scale))),
+            long_step_workflows=max(
+                64, _env_int("COWORK_BENCH_LONG_STEP_WORKFLOWS", int(640 * scale))
+            ),
             replay_events=max(
                 1_000, _env_int("COWORK_BENCH_REPLAY_EVENTS", int(1_000_000 * scale))
             ),

@@ -1,11 +1,14 @@
 """The ``dbos`` peer, in its own process (DBOS keeps global state and threads).
 
 ``python -m benchmarks.dbos_proc --url URL --count N``
+``python -m benchmarks.dbos_proc --url URL --count N --step-seconds 1 --concurrency 64``
 
 A workflow of three no-op steps, DBOS's system database in the same PostgreSQL database as
 ours (schema ``dbos``). Measured two ways, after a warm-up: ``sequential`` (the workflow
 function called N times in a row) and ``concurrent`` (N ``DBOS.start_workflow`` calls, then
-every result awaited). Prints one JSON line.
+every result awaited). With ``--step-seconds``: N workflows of one step that sleeps that long
+(an agent's model call), enqueued on a DBOS queue that runs ``--concurrency`` at once. Prints
+one JSON line.
 """
 
 from __future__ import annotations
@@ -75,13 +78,57 @@ def run(url: str, count: int) -> dict[str, Any]:
     }
 
 
+def run_long(url: str, count: int, step_seconds: float, concurrency: int) -> dict[str, Any]:
+    from dbos import DBOS, DBOSConfig, Queue
+
+    config: DBOSConfig = {
+        "name": "cowork-bench-long",
+        "system_database_url": url,
+        "log_level": "WARNING",
+    }
+    DBOS(config=config)
+    queue = Queue("cowork-bench-long", concurrency=concurrency)
+
+    @DBOS.step()
+    def model_call(x: int) -> int:
+        time.sleep(step_seconds)
+        return x
+
+    @DBOS.workflow()
+    def one_long_step(x: int) -> int:
+        return model_call(x)
+
+    DBOS.launch()
+    try:
+        start = time.perf_counter()
+        handles = [queue.enqueue(one_long_step, i) for i in range(count)]
+        for handle in handles:
+            handle.get_result()
+        seconds = time.perf_counter() - start
+    finally:
+        DBOS.destroy()
+    return {
+        "version": version("dbos"),
+        "workflows": count,
+        "step_seconds": step_seconds,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 4),
+        "workflows_per_second": round(count / seconds, 2),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--step-seconds", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    result = run(args.url, args.count)
+    if args.step_seconds > 0:
+        result = run_long(args.url, args.count, args.step_seconds, args.concurrency)
+    else:
+        result = run(args.url, args.count)
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0

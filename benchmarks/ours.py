@@ -108,6 +108,42 @@ def three_step_definition() -> cowork.WorkflowDefinition:
     )
 
 
+async def long_steps(
+    url: str, tenant_id: str, count: int, step_seconds: float, concurrency: int
+) -> dict[str, Any]:
+    """``count`` workflows of one action step that sleeps ``step_seconds`` (an agent's model
+    call), ``concurrency`` steps at once, on one worker (this process), pool of 10."""
+    rt = await cowork.open(url, tenant_id=tenant_id, worker=True, workflow_concurrency=concurrency)
+    try:
+
+        async def model_call(ctx: cowork.ActionContext) -> None:
+            await asyncio.sleep(step_seconds)
+
+        rt.workflows.register_action("bench.model_call", model_call)
+        await rt.workflows.register(
+            cowork.WorkflowDefinition(
+                workflow_id="long-step",
+                version=1,
+                name="one long step",
+                steps=(cowork.ActionStep(name="call", action="bench.model_call"),),
+            )
+        )
+        started = time.perf_counter()
+        for _ in range(count):
+            await rt.workflows.start("long-step")
+        await _wait_completed(rt, count, 600)
+        seconds = time.perf_counter() - started
+    finally:
+        await rt.close()
+    return {
+        "workflows": count,
+        "step_seconds": step_seconds,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 4),
+        "workflows_per_second": round(count / seconds, 2),
+    }
+
+
 async def _wait_completed(rt: cowork.Runtime, expected: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:

@@ -115,7 +115,7 @@ def peer_version(name: str) -> str | None:
         return None
 
 
-async def dbos_workflows(url: str, count: int) -> dict[str, Any]:
+async def dbos_workflows(url: str, count: int, *options: str) -> dict[str, Any]:
     """Run ``benchmarks.dbos_proc`` and return its result (raises with its stderr tail)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -125,6 +125,7 @@ async def dbos_workflows(url: str, count: int) -> dict[str, Any]:
         url,
         "--count",
         str(count),
+        *options,
         cwd=str(ROOT),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -42,6 +42,7 @@ from cowork.errors import (
     TenantViolation,
     ValidationError,
     VersionConflict,
+    WorkflowError,
     WorkspaceNotActive,
 )
 from cowork.events.envelope import EventEnvelope, NewEvent
@@ -118,6 +119,7 @@ __all__ = [
     "VersionConflict",
     "WaitStep",
     "WorkflowDefinition",
+    "WorkflowError",
     "WorkflowInstance",
     "Workspace",
     "WorkspaceNotActive",

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cowork.clock import DatabaseClock
 from cowork.config import Settings
 from cowork.events.bus import LocalBus
 from cowork.events.envelope import EventEnvelope
@@ -50,6 +51,7 @@ class Core:
         self._consumers: ConsumerManager | None = None
         self._workflows: WorkflowManager | None = None
         self.actions = ActionRegistry()
+        self.clock = DatabaseClock()
 
     @property
     def consumers(self) -> ConsumerManager:

@@ -23,6 +23,8 @@ Every error a caller can see derives from :class:`CoworkError`; driver exception
     │   └── WorkspaceNotActive          an artifact write to a workspace that is not active
     ├── VersionConflict                 optimistic concurrency lost (carries current_version)
     ├── DefinitionConflict              a workflow version re-registered with other content
+    ├── WorkflowError                   a workflow API used where it cannot work (ctx.tx in an
+    │                                   action that runs outside any transaction)
     ├── TenantViolation                 an owner or tenant mismatch
     └── RuntimeClosed                   the runtime was used after close()
 
@@ -52,6 +54,7 @@ __all__ = [
     "TenantViolation",
     "ValidationError",
     "VersionConflict",
+    "WorkflowError",
     "WorkspaceNotActive",
 ]
 
@@ -148,3 +151,7 @@ class TenantViolation(CoworkError):
 
 class RuntimeClosed(CoworkError):
     """The runtime was used after it was closed."""
+
+
+class WorkflowError(CoworkError):
+    """A workflow API used where it cannot work; the message says what to use instead."""

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -192,6 +193,10 @@ class Runtime:
             return replace(health, healthy=False, error=str(exc))
         return replace(health, horizon_held_by=tuple(holders))
 
+    def database_now(self) -> datetime:
+        """The database server's time, as this process sees it (leases and timers use it)."""
+        return self._core.clock.now()
+
     async def close(self) -> None:
         await self._core.close()
 
@@ -306,6 +311,7 @@ async def open_runtime(
     core = Core(settings, db, degraded_reason=degraded, migrations=report, run_worker=worker)
     runtime = Runtime(core, scope)
     try:
+        await core.clock.sync(db)  # leases and timers use the database's clock
         await core.workflows.engine(scope)  # built-ins registered; the worker starts if asked
     except BaseException:
         await core.close()

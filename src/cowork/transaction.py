@@ -1,7 +1,8 @@
 """``async with rt.transaction() as tx``: one commit for many operations.
 
 ``tx`` offers the same services as the runtime (``tx.events``, ``tx.workspaces``,
-``tx.blackboard``, ``tx.snapshots``), all writing through one database transaction. Events
+``tx.blackboard``, ``tx.snapshots``, ``tx.workflows``), all writing through one database
+transaction. Events
 appended in it reach in-process subscribers and wake consumers only after the commit; on
 rollback nothing is published.
 """
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from cowork.blackboard.service import BlackboardService
     from cowork.events.service import EventsService
     from cowork.snapshots.service import SnapshotsService
+    from cowork.workflows.service import WorkflowsService
     from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["TransactionContext", "open_transaction"]
@@ -117,6 +119,13 @@ class TransactionContext:
         from cowork.snapshots.service import SnapshotsService
 
         return SnapshotsService(self.core, self.scope, bound=self)
+
+    @property
+    def workflows(self) -> WorkflowsService:
+        """``tx.workflows.start(...)``: a start that commits or rolls back with the rest."""
+        from cowork.workflows.service import WorkflowsService
+
+        return WorkflowsService(self.core, self.scope, bound=self)
 
 
 @asynccontextmanager

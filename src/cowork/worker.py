@@ -13,6 +13,8 @@ import contextlib
 import importlib
 import inspect
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -26,10 +28,14 @@ Setup = Callable[[Runtime], Awaitable[None] | None]
 
 
 def load_setup(spec: str) -> Setup:
-    """``package.module:function`` → the function."""
+    """``package.module:function`` → the function. The current directory is searched first,
+    as ``python -m`` does, so a module next to where the worker starts is found."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ConfigError(f"--app must look like package.module:function, got {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

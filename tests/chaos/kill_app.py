@@ -80,9 +80,12 @@ async def mark(ctx: ActionContext) -> dict[str, Any]:
     await _side.insert(
         _side.exec_table, ("instance_id", "step", "pid"), (instance_id, ctx.step_name, pid)
     )
-    await ctx.tx.events.publish(
-        "chaos:mark", {"instanceId": instance_id, "step": ctx.step_name, "pid": pid}
-    )
+    payload = {"instanceId": instance_id, "step": ctx.step_name, "pid": pid}
+
+    @ctx.at_completion  # commits exactly with the step
+    async def publish(tx: cowork.TransactionContext) -> None:
+        await tx.events.publish("chaos:mark", payload)
+
     await asyncio.sleep(_SLEEP)
     return {f"{ctx.step_name}.pid": pid}
 

@@ -292,9 +292,12 @@ class Load:
 
 
 async def mark(ctx: ActionContext) -> dict[str, Any]:
-    await ctx.tx.events.publish(
-        "chaos:wf:mark", {"instanceId": ctx.instance.instance_id, "step": ctx.step_name}
-    )
+    payload = {"instanceId": ctx.instance.instance_id, "step": ctx.step_name}
+
+    @ctx.at_completion  # commits exactly with the step
+    async def publish(tx: cowork.TransactionContext) -> None:
+        await tx.events.publish("chaos:wf:mark", payload)
+
     await asyncio.sleep(0.003)
     return {ctx.step_name: True}
 

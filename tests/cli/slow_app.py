@@ -2,7 +2,7 @@
 
 ``clitest.slow`` records that it started (a line ``<pid> <attempt>`` appended to the file named
 by ``COWORK_TEST_MARKER``), sleeps ``COWORK_TEST_SLOW_SECONDS`` (default 3) and then publishes a
-``clitest:slow:done`` event through the transition's transaction, so its effect commits exactly
+``clitest:slow:done`` event registered with ``ctx.at_completion``, so its effect commits exactly
 when the step completes. ``clitest.finish`` returns the pid of the worker that ran it.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cowork import ActionContext, Runtime
+from cowork import ActionContext, Runtime, TransactionContext
 
 MARKER_ENV = "COWORK_TEST_MARKER"
 SECONDS_ENV = "COWORK_TEST_SLOW_SECONDS"
@@ -31,11 +31,13 @@ async def slow(ctx: ActionContext) -> Mapping[str, Any]:
     marker = os.environ.get(MARKER_ENV)
     if marker:
         await asyncio.to_thread(_append, marker, f"{os.getpid()} {ctx.attempt}\n")
+    done = {"runId": ctx.input["runId"], "pid": os.getpid(), "attempt": ctx.attempt}
+
+    @ctx.at_completion  # commits exactly when the step completes
+    async def publish(tx: TransactionContext) -> None:
+        await tx.events.publish("clitest:slow:done", done)
+
     await asyncio.sleep(float(os.environ.get(SECONDS_ENV, "3")))
-    await ctx.tx.events.publish(
-        "clitest:slow:done",
-        {"runId": ctx.input["runId"], "pid": os.getpid(), "attempt": ctx.attempt},
-    )
     return {"slowPid": os.getpid(), "slowAttempt": ctx.attempt}
 
 

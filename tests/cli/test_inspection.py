@@ -684,7 +684,7 @@ def test_workflow_list(seeded: Seed) -> None:
     assert len(table_rows(out)) == 7
     assert row_for(out, seeded.waiting)[1:5] == ["cli-orders v1", "waiting", "paid", '["o-1"]']
     assert row_for(out, seeded.completed)[1:4] == ["cli-orders v1", "completed", "-"]
-    assert row_for(out, seeded.provisioning)[1:3] == ["workspace-provisioning v1", "completed"]
+    assert row_for(out, seeded.provisioning)[1:3] == ["workspace-provisioning v2", "completed"]
     only = ok(
         invoke(seeded.url, "workflow", "list", "--workflow", "cli-orders", "--status", "waiting")
     )

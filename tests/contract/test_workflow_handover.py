@@ -161,7 +161,10 @@ async def _claim(
     rt: cowork.Runtime, owner: str, now: Any, lease_seconds: float = 30.0
 ) -> WorkflowInstance | None:
     async with rt.transaction() as ctx:
-        return await WorkflowStore(ctx.tx, ctx.scope).claim(owner, now, lease_seconds)
+        claimed = await WorkflowStore(ctx.tx, ctx.scope).claim(
+            owner, lease_seconds, at=now, now=now, actions=("leased.a", "notdue.a", "cas.a")
+        )
+    return claimed[0] if claimed else None
 
 
 async def test_a_claim_skips_an_unexpired_lease_even_of_its_owner(database_url: str) -> None:
@@ -205,7 +208,7 @@ async def test_a_claim_takes_nothing_that_is_not_due(database_url: str) -> None:
         assert claimed is not None and claimed.instance_id == started.instance_id
 
 
-# -- c. lazy action savepoints --------------------------------------------------------------------
+# -- c. transactional steps: lazy savepoints, exactly-once writes --------------------------------
 async def test_a_failing_actions_writes_are_undone_and_the_failure_recorded(
     rt: cowork.Runtime,
 ) -> None:
@@ -229,7 +232,10 @@ async def test_a_failing_actions_writes_are_undone_and_the_failure_recorded(
 
     sub = rt.events.subscribe("*", on_event)
     await rt.workflows.register(
-        _manual("undo", ActionStep(name="write", action="undo.write", max_attempts=1))
+        _manual(
+            "undo",
+            ActionStep(name="write", action="undo.write", max_attempts=1, transactional=True),
+        )
     )
     instance = await rt.workflows.start("undo", input={"key": "k"})
     failed = await rt.workflows.wait(instance.instance_id, timeout=DEADLINE)
@@ -266,7 +272,13 @@ async def test_a_retried_actions_first_writes_are_undone(rt: cowork.Runtime) -> 
     await rt.workflows.register(
         _manual(
             "retry",
-            ActionStep(name="write", action="retry.write", max_attempts=3, backoff_seconds=0.05),
+            ActionStep(
+                name="write",
+                action="retry.write",
+                max_attempts=3,
+                backoff_seconds=0.05,
+                transactional=True,
+            ),
         )
     )
     instance = await rt.workflows.start("retry", input={"key": "k"})
@@ -311,7 +323,7 @@ async def test_a_succeeding_actions_writes_commit_with_its_step_in_log_order(
 
     sub = rt.events.subscribe("*", on_event)
     await rt.workflows.register(
-        _two_actions("commit", "commit.first", "commit.second", max_attempts=3)
+        _two_actions("commit", "commit.first", "commit.second", max_attempts=3, transactional=True)
     )
     instance = await rt.workflows.start("commit", input={"key": "k"})
     done = await rt.workflows.wait(instance.instance_id, timeout=DEADLINE)
@@ -378,7 +390,9 @@ async def test_an_action_that_catches_its_own_savepoint_keeps_its_other_writes(
         seen.append(event)
 
     sub = rt.events.subscribe("test:*", on_event)
-    await rt.workflows.register(_manual("inner", ActionStep(name="act", action="inner.savepoint")))
+    await rt.workflows.register(
+        _manual("inner", ActionStep(name="act", action="inner.savepoint", transactional=True))
+    )
     instance = await rt.workflows.start("inner", input={"key": "k"})
     done = await rt.workflows.wait(instance.instance_id, timeout=DEADLINE)
     assert done.status is InstanceStatus.COMPLETED, done.last_error

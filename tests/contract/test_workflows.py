@@ -160,17 +160,23 @@ async def test_builtins_are_listed_right_after_open(database_url: str) -> None:
         other = {
             (d.workflow_id, d.version) for d in await rt.for_tenant("t9").workflows.definitions()
         }
-    expected = {("workspace-provisioning", 1), ("blackboard-entry-review-publish", 1)}
+    expected = {("workspace-provisioning", 2), ("blackboard-entry-review-publish", 2)}
     assert expected <= set(listed)
     assert expected <= other
-    provisioning = listed[("workspace-provisioning", 1)]
+    provisioning = listed[("workspace-provisioning", 2)]
     assert provisioning.trigger == "workspace:created"
     assert provisioning.correlation == ("workspaceId",)
     assert [s.name for s in provisioning.steps] == ["created", "member-added", "artifact-updated"]
-    review = listed[("blackboard-entry-review-publish", 1)]
+    review = listed[("blackboard-entry-review-publish", 2)]
     assert review.trigger == "blackboard:entry:created"
     assert review.correlation == ("workspaceId", "artifactKey")
     assert [s.name for s in review.steps] == ["created", "feedback-added", "entry-updated"]
+    # Their waits time out (a week) instead of piling up forever.
+    for definition in (provisioning, review):
+        waits = [s for s in definition.steps[1:] if isinstance(s, WaitStep)]
+        assert waits and all(
+            w.timeout_seconds == 7 * 86_400 and w.on_timeout == "fail" for w in waits
+        )
 
 
 async def test_definitions_are_immutable_and_running_instances_keep_their_version(
@@ -775,7 +781,11 @@ async def _event_for(rt: cowork.Runtime, event_type: str, instance_id: str) -> E
     return hits[0] if hits else None
 
 
-async def test_an_action_without_a_handler_fails_with_a_clear_error(rt: cowork.Runtime) -> None:
+async def test_an_action_without_a_handler_waits_for_a_worker_and_never_fails(
+    rt: cowork.Runtime,
+) -> None:
+    """Routing: a process claims only steps whose action it has registered; a step no worker
+    offers stays pending (visible, with how long) and runs once a handler is registered."""
     await rt.workflows.register(
         _manual(
             "orphan",
@@ -783,9 +793,23 @@ async def test_an_action_without_a_handler_fails_with_a_clear_error(rt: cowork.R
         )
     )
     instance = await rt.workflows.start("orphan", input={"key": "k"})
-    failed = await rt.workflows.wait(instance.instance_id, timeout=DEADLINE)
-    assert failed.status is InstanceStatus.FAILED
-    assert "nobody.registered" in (failed.last_error or "")
+    await asyncio.sleep(1.0)  # the executor runs and finds the step due, with no handler
+    waiting = await rt.workflows.get(instance.instance_id)
+    assert waiting is not None and waiting.status is InstanceStatus.RUNNING
+    assert waiting.attempts == 0 and waiting.last_error is None
+    assert waiting.action == "nobody.registered" and waiting.lease_owner is None
+    waited = waiting.awaiting_worker(rt.database_now())
+    assert waited is not None and waited >= 0.5
+    pending = await rt.workflows.pending_actions(min_age_seconds=0.5)
+    assert [(p.action, p.steps) for p in pending] == [("nobody.registered", 1)]
+
+    @rt.workflows.action("nobody.registered")
+    async def call(ctx: ActionContext) -> dict[str, Any]:
+        return {"called": True}
+
+    done = await rt.workflows.wait(instance.instance_id, timeout=DEADLINE)
+    assert done.status is InstanceStatus.COMPLETED and done.data == {"called": True}
+    assert await rt.workflows.pending_actions(min_age_seconds=0) == []
 
 
 async def test_a_transition_is_atomic_with_what_the_action_wrote(rt: cowork.Runtime) -> None:
@@ -793,14 +817,17 @@ async def test_a_transition_is_atomic_with_what_the_action_wrote(rt: cowork.Runt
 
     @rt.workflows.action("atomic.write")
     async def write(ctx: ActionContext) -> dict[str, Any]:
-        await ctx.tx.events.publish(
-            "test:atomic", {"instanceId": ctx.instance.instance_id, "attempt": ctx.attempt}
-        )
-        await ctx.tx.blackboard.put(
-            ws.workspace_id, "atomic", {"attempt": ctx.attempt}, source="workflow"
-        )
+        @ctx.at_completion
+        async def writes(tx: cowork.TransactionContext) -> None:
+            await tx.events.publish(
+                "test:atomic", {"instanceId": ctx.instance.instance_id, "attempt": ctx.attempt}
+            )
+            await tx.blackboard.put(
+                ws.workspace_id, "atomic", {"attempt": ctx.attempt}, source="workflow"
+            )
+
         if ctx.attempt == 1:
-            raise RuntimeError("crash after writing")
+            raise RuntimeError("crash after registering its writes")
         return {"wrote": ctx.attempt}
 
     await rt.workflows.register(
@@ -1030,7 +1057,12 @@ async def test_an_action_returning_garbage_fails_its_instance_and_the_engine_goe
 async def test_an_event_the_action_publishes_completes_the_next_wait(rt: cowork.Runtime) -> None:
     @rt.workflows.action("job.submit")
     async def submit(ctx: ActionContext) -> dict[str, Any]:
-        await ctx.tx.events.publish("job:ack", {"key": ctx.input["key"], "by": "action"})
+        key = ctx.input["key"]
+
+        @ctx.at_completion
+        async def ack(tx: cowork.TransactionContext) -> None:
+            await tx.events.publish("job:ack", {"key": key, "by": "action"})
+
         return {"submitted": True}
 
     await rt.workflows.register(

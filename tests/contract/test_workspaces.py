@@ -59,12 +59,18 @@ async def test_create_records_the_workspace_and_emits_workspace_created(
     again = await rt.workspaces.get(ws.workspace_id)
     assert again == ws
 
-    [created] = await settled_log(rt)
+    [created, *added] = await settled_log(rt)
     assert created.event_type == "workspace:created"
     assert created.aggregate_id == ws.workspace_id
     assert created.payload["workspaceId"] == ws.workspace_id
     assert created.payload["members"] == ["bob", "carol"]
     assert created.payload["status"] == "active"
+    # Each initial member is added and evented in the same transaction, by the creator.
+    assert [(e.event_type, e.payload["memberId"], e.payload["actorId"]) for e in added] == [
+        ("workspace:member:added", "bob", "alice"),
+        ("workspace:member:added", "carol", "alice"),
+    ]
+    assert {e.tx_id for e in added} == {created.tx_id}
 
 
 async def test_empty_members_round_trip_as_an_empty_tuple(rt: cowork.Runtime) -> None:

@@ -90,7 +90,7 @@ async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
     await admin.execute(
         f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, instance_id text NOT NULL, "
         "step text NOT NULL, pid integer NOT NULL, attempt integer NOT NULL, "
-        "started double precision NOT NULL, ended double precision)"
+        "started double precision NOT NULL, ended double precision, idem text NOT NULL)"
     )
     async with await cowork.open(pg_url, tenant_id=TENANT, worker=False) as rt:
         assert await rt.workflows.register(DEFINITION) is True
@@ -104,7 +104,7 @@ async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
         assert len(ids) == TOTAL
         assert await rt.workflows.counts() == {"running": TOTAL}
 
-        # Worker A hangs inside its HANG_AFTER-th step (row lock held, event not committed).
+        # Worker A hangs inside its HANG_AFTER-th step (its event not committed).
         # A runs one step at a time, so what it committed and the one execution it leaves
         # unfinished are known exactly; B and C run four at once (the default).
         a = await spawn("worker-a", "--hang-after", str(HANG_AFTER))
@@ -207,6 +207,11 @@ async def test_200_instances_across_worker_processes_with_a_sigkill_mid_step(
             )
     rerun = grouped[(hung_instance, hung_step)]
     assert len(rerun) == 2 and rerun[1][3] in (b.pid, c.pid), rerun
+    idem = await admin.execute(
+        f"SELECT DISTINCT idem FROM {TABLE} WHERE instance_id = %s AND step = %s",
+        (hung_instance, hung_step),
+    )
+    assert len(await idem.fetchall()) == 1, "the re-run got another idempotency key"
     assert rerun[1][5] >= killed_at, "the killed step was taken over before the kill"
     finished_runs = [e for e in executions if e[6] is not None]
     assert len(finished_runs) == TOTAL * len(STEPS), (

@@ -74,9 +74,11 @@ def _say(line: str) -> None:
 
 
 async def mark(ctx: ActionContext) -> None:
-    await ctx.tx.events.publish(
-        "load:wf:mark", {"instanceId": ctx.instance.instance_id, "step": ctx.step_name}
-    )
+    payload = {"instanceId": ctx.instance.instance_id, "step": ctx.step_name}
+
+    @ctx.at_completion  # commits exactly with the step
+    async def publish(tx: cowork.TransactionContext) -> None:
+        await tx.events.publish("load:wf:mark", payload)
 
 
 class Publisher:

@@ -18,9 +18,12 @@ class LineProcess:
     """A test's subprocess (``python *args``, run from the repository root) whose stdout lines
     are collected as they come."""
 
-    def __init__(self, name: str, args: list[str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.args = args
+        self.env = env
         self.stderr_path = log_dir / f"{name}.stderr"
         self.stderr_path.touch()
         self.lines: list[str] = []
@@ -37,6 +40,7 @@ class LineProcess:
                 cwd=ROOT,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
+                env=None if self.env is None else {**os.environ, **self.env},
             )
         finally:
             os.close(stderr)

@@ -6,20 +6,24 @@ Run from the project root::
 
 It opens ``cowork.open(url, tenant_id=..., worker=True)`` (the embedded worker: the engine's
 durable consumer and its executor), registers the action ``test.record`` and the definition
-:data:`DEFINITION` (three action steps), prints ``READY <pid> <worker_id>`` and runs until SIGTERM
+:data:`DEFINITION` (three action steps), prints ``READY <pid> <worker_id> <unix time>`` and runs
+until SIGTERM
 (or SIGINT), which closes the runtime and exits 0 after printing ``STOPPED``.
 
-The action, per execution of a step:
+The action, per execution of a step (outside any database transaction):
 
-1. inserts ``(instance_id, step, pid, attempt, started)`` into the test table ``T`` through a
-   SEPARATE autocommit connection, so the row survives a rollback or a crash;
-2. publishes ``test:action:ran`` through ``ctx.tx`` (it commits only with the step);
+1. inserts ``(instance_id, step, pid, attempt, started, idem)`` into the test table ``T``
+   through a SEPARATE autocommit connection, so the row survives a crash (``idem`` is the step's
+   ``ctx.idempotency_key``);
+2. registers, with ``ctx.at_completion``, the publication of ``test:action:ran`` (it commits
+   only with the step's checkpoint);
 3. sleeps ``--sleep`` seconds (``asyncio.sleep``);
 4. sets ``ended`` on its row (separate connection) and returns.
 
 An execution killed mid-way leaves its row without ``ended``. With ``--hang-after N`` the N-th
-execution of this process prints ``HANGING <instance_id> <step> <pid>`` after steps 1-2 and then
-hangs (holding its uncommitted event) until it is killed.
+execution of this process (with ``--hang-step S``, the first execution of step ``S``) prints
+``HANGING <instance_id> <step> <pid>`` after steps 1-2 and then hangs (its event not
+committed) until it is killed.
 
 ``--concurrency`` (default 1) is the worker's ``workflow_concurrency``: with one step in flight
 per process, the test can account exactly for what a killed process committed and which one
@@ -63,6 +67,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--table", required=True)
     parser.add_argument("--sleep", type=float, default=0.02)
     parser.add_argument("--hang-after", type=int, default=0)
+    parser.add_argument("--hang-step", default=None)
     parser.add_argument("--concurrency", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -83,8 +88,8 @@ async def run(args: argparse.Namespace) -> int:
     )
     log_lock = asyncio.Lock()
     insert = sql.SQL(
-        "INSERT INTO {} (instance_id, step, pid, attempt, started) "
-        "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+        "INSERT INTO {} (instance_id, step, pid, attempt, started, idem) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
     ).format(sql.Identifier(args.table))
     finish = sql.SQL("UPDATE {} SET ended = %s WHERE id = %s").format(sql.Identifier(args.table))
     pid = os.getpid()
@@ -100,15 +105,23 @@ async def run(args: argparse.Namespace) -> int:
         instance_id = ctx.instance.instance_id
         async with log_lock:
             cur = await log_conn.execute(
-                insert, (instance_id, ctx.step_name, pid, ctx.attempt, time.time())
+                insert,
+                (instance_id, ctx.step_name, pid, ctx.attempt, time.time(), ctx.idempotency_key),
             )
             row = await cur.fetchone()
         assert row is not None
-        await ctx.tx.events.publish(
-            "test:action:ran",
-            {"instanceId": instance_id, "step": ctx.step_name, "pid": pid, "attempt": ctx.attempt},
+        ran = {"instanceId": instance_id, "step": ctx.step_name, "pid": pid, "attempt": ctx.attempt}
+
+        @ctx.at_completion
+        async def publish(tx: cowork.TransactionContext) -> None:
+            await tx.events.publish("test:action:ran", ran)
+
+        hang = (
+            ctx.step_name == args.hang_step
+            if args.hang_step
+            else bool(args.hang_after) and executions == args.hang_after
         )
-        if args.hang_after and executions == args.hang_after:
+        if hang:
             _say(f"HANGING {instance_id} {ctx.step_name} {pid}")
             await asyncio.sleep(3600)  # until SIGKILL
         await asyncio.sleep(args.sleep)
@@ -120,7 +133,7 @@ async def run(args: argparse.Namespace) -> int:
         # Before the first await after open: the embedded executor must find the handler.
         rt.workflows.register_action(ACTION, record)
         await rt.workflows.register(DEFINITION)
-        _say(f"READY {pid} {rt._core.worker_id}")
+        _say(f"READY {pid} {rt._core.worker_id} {time.time():.3f}")  # its clock, for faketime
         await stop.wait()
     finally:
         await rt.close()

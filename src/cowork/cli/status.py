@@ -53,10 +53,21 @@ async def _gather(cli: CliContext) -> dict[str, Any]:
         ) as rt:
             consumers = await rt.consumers.list()
             health = await rt.health()
+            pending = await rt.workflows.pending_actions()
             info.update(
                 consumer_lag={c.consumer_id: c.lag for c in consumers},
                 parked_events=sum(c.parked for c in consumers),
                 workflows=await rt.workflows.counts(),
+                steps_waiting_for_a_worker=[
+                    {
+                        "action": p.action,
+                        "steps": p.steps,
+                        "waiting_seconds": round(p.waiting_seconds, 1),
+                        "summary": f"{p.steps} step(s) with action {p.action!r}, "
+                        f"oldest waiting {p.waiting_seconds:.0f} s",
+                    }
+                    for p in pending
+                ],
                 horizon_held_by=[
                     {
                         "pid": h.pid,
@@ -89,6 +100,8 @@ def status_command(cli: CliContext) -> None:
                 continue
             if key == "latency_ms":
                 value = f"{value:.2f}"
+            if key == "steps_waiting_for_a_worker":
+                value = "\n".join(p["summary"] for p in value) if value else "none"
             if key == "horizon_held_by":
                 # Readers of this tenant wait for these transactions (MISSION 4.7).
                 value = "\n".join(h["summary"] for h in value) if value else "nothing"

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cowork.cli.context import CliContext, pass_cli
+from cowork.cli.context import CliContext, pass_cli, to_jsonable
 from cowork.errors import NotFound
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.records import HistoryEntry, WorkflowInstance
@@ -101,22 +101,29 @@ def list_command(cli: CliContext, workflow_id: str | None, status: str | None, l
 def show_command(cli: CliContext, instance_id: str) -> None:
     """One instance and its state."""
 
-    async def run() -> tuple[WorkflowInstance, dict[tuple[str, int], list[str]]]:
+    async def run() -> tuple[WorkflowInstance, dict[tuple[str, int], list[str]], float | None]:
         async with await cli.runtime() as rt:
             found = await rt.workflows.get(instance_id)
+            now = rt.database_now()
         if found is None:
             raise NotFound(f"no workflow instance {instance_id!r}")
-        return found, await _step_names(cli)
+        return found, await _step_names(cli), found.awaiting_worker(now)
 
-    item, steps = cli.run(run)
+    item, steps, waited = cli.run(run)
+    waiting = None if waited is None else {"action": item.action, "seconds": round(waited, 3)}
     if cli.as_json:
-        cli.emit_json(item)
+        cli.emit_json({**to_jsonable(item), "waiting_for_worker": waiting})
         return
     cli.table(
         f"instance {instance_id}",
         ("instance", "workflow", "status", "step", "correlation", "updated"),
         [_instance_row(item, steps)],
     )
+    if waiting is not None:
+        cli.console.print(
+            f"waiting for a worker with action {item.action!r} for {waited:.1f} s "
+            "(no worker serving this tenant has taken it; register the action in a worker)"
+        )
     cli.console.print_json(json.dumps(item.state, default=str))
     if item.last_error:
         cli.console.print(f"last error: {item.last_error}")

@@ -1,8 +1,9 @@
 """Actions of the demo's ``demo-publish`` workflow, loaded by ``cowork worker --app``.
 
-``demo.publish`` is slow on purpose: the demo kills the worker while it runs. Both actions write
-only through the transaction they are given, so the killed attempt leaves nothing behind and
-the resumed one takes effect exactly once.
+``demo.publish`` is slow on purpose: the demo kills the worker while it runs. Both actions run
+outside any database transaction and register their writes with ``ctx.at_completion``, so they
+commit with the step's checkpoint: the killed attempt leaves nothing behind and the resumed one
+takes effect exactly once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cowork.runtime import Runtime
+from cowork.transaction import TransactionContext
 from cowork.workflows.actions import ActionContext
 
 MARKER_ENV = "COWORK_DEMO_MARKER"
@@ -22,9 +24,13 @@ PUBLISH_SECONDS = 2.0
 
 async def render(ctx: ActionContext) -> Mapping[str, Any]:
     workspace_id = ctx.input["workspaceId"]
-    spec = await ctx.tx.blackboard.get(workspace_id, "spec")
-    notes = {"title": "Release notes", "basedOnSpecVersion": spec.version if spec else None}
-    await ctx.tx.blackboard.put(workspace_id, "release-notes", notes, source="renderer")
+
+    @ctx.at_completion
+    async def write_notes(tx: TransactionContext) -> None:
+        spec = await tx.blackboard.get(workspace_id, "spec")
+        notes = {"title": "Release notes", "basedOnSpecVersion": spec.version if spec else None}
+        await tx.blackboard.put(workspace_id, "release-notes", notes, source="renderer")
+
     return {"renderedBy": os.getpid()}
 
 
@@ -33,11 +39,15 @@ async def publish(ctx: ActionContext) -> Mapping[str, Any]:
     if marker:
         text = f"{os.getpid()} attempt {ctx.attempt}\n"
         await asyncio.to_thread(Path(marker).write_text, text, encoding="utf-8")
-    await asyncio.sleep(PUBLISH_SECONDS)
+    await asyncio.sleep(PUBLISH_SECONDS)  # the slow part: no transaction, no connection held
     workspace_id = ctx.input["workspaceId"]
-    current = await ctx.tx.blackboard.get(workspace_id, "release-notes")
-    payload = {**(current.payload if current else {}), "published": True}
-    await ctx.tx.blackboard.put(workspace_id, "release-notes", payload, source="publisher")
+
+    @ctx.at_completion
+    async def mark_published(tx: TransactionContext) -> None:
+        current = await tx.blackboard.get(workspace_id, "release-notes")
+        payload = {**(current.payload if current else {}), "published": True}
+        await tx.blackboard.put(workspace_id, "release-notes", payload, source="publisher")
+
     return {"publishedBy": os.getpid()}
 
 

@@ -7,9 +7,14 @@ A definition has a trigger (an event pattern; None for manual starts only), corr
   correlation values; with ``timeout_seconds`` it goes to ``on_timeout`` (a step name, or
   ``"complete"`` / ``"fail"``) when nothing arrives in time. The trigger event itself is offered
   to the first step, so a first wait step on the trigger's type completes at once.
-- :class:`ActionStep` runs a Python handler registered under ``action`` inside the transition's
-  transaction (exactly once if it writes only through that transaction), retried with backoff up
-  to ``max_attempts`` times.
+- :class:`ActionStep` runs a Python handler registered under ``action`` (an agent's model or
+  tool call: seconds to minutes) **outside any database transaction**, holding no connection
+  while it awaits; its result is checkpointed when it returns, so a crash re-runs only the step
+  in flight (with the same ``ctx.idempotency_key``). It is retried with backoff up to
+  ``max_attempts`` times, each attempt limited to ``timeout_seconds``. Writes that must commit
+  exactly once with the step's completion go through ``ctx.at_completion(...)``; with
+  ``transactional=True`` the whole handler runs inside the completion's transaction instead
+  (``ctx.tx``: short database work only, never a model call).
 - :class:`BranchStep` jumps to the ``goto`` of the first case whose ``path`` (dotted, into the
   instance state ``{"input", "data", "trigger"}``) equals its value, else to ``default`` (or on).
 - :class:`CompleteStep` / :class:`FailStep` end the instance.
@@ -67,16 +72,25 @@ class ActionStep:
     action: str
     max_attempts: int = 3
     backoff_seconds: float = 1.0
+    timeout_seconds: float | None = None
+    transactional: bool = False
     kind: Literal["action"] = "action"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "kind": "action",
             "name": self.name,
             "action": self.action,
             "maxAttempts": self.max_attempts,
             "backoffSeconds": self.backoff_seconds,
         }
+        # Written only when set, so that definitions registered before these options existed
+        # keep their checksums.
+        if self.timeout_seconds is not None:
+            data["timeoutSeconds"] = self.timeout_seconds
+        if self.transactional is not False:
+            data["transactional"] = self.transactional
+        return data
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +166,8 @@ def step_from_json(data: dict[str, Any]) -> Step:
             action=data["action"],
             max_attempts=data.get("maxAttempts", 3),
             backoff_seconds=data.get("backoffSeconds", 1.0),
+            timeout_seconds=data.get("timeoutSeconds"),
+            transactional=data.get("transactional", False),
         )
     if kind == "branch":
         return BranchStep(
@@ -240,6 +256,17 @@ class WorkflowDefinition:
                 step.max_attempts, f"{where}: max_attempts", minimum=1, maximum=1000, integer=True
             )
             number_arg(step.backoff_seconds, f"{where}: backoff_seconds", minimum=0, maximum=86_400)
+            if step.timeout_seconds is not None:
+                number_arg(
+                    step.timeout_seconds,
+                    f"{where}: timeout_seconds",
+                    minimum=0,
+                    maximum=_MAX_SECONDS,
+                )
+                if step.timeout_seconds <= 0:
+                    raise ValidationError(f"{where}: timeout_seconds must be positive")
+            if not isinstance(step.transactional, bool):
+                raise ValidationError(f"{where}: transactional must be True or False")
         elif isinstance(step, BranchStep):
             if not isinstance(step.cases, tuple | list):
                 raise ValidationError(f"{where}: cases must be a list of BranchCase")

@@ -31,7 +31,6 @@ from cowork.events.log import (
     submit_append,
 )
 from cowork.events.patterns import EventPattern
-from cowork.service import utcnow
 from cowork.transaction import TransactionContext
 from cowork.workflows.definition import (
     ActionStep,
@@ -44,11 +43,12 @@ from cowork.workflows.definition import (
 from cowork.workflows.records import InstanceStatus, WorkflowInstance
 from cowork.workflows.store import WorkflowStore
 
-__all__ = ["Transition", "before", "event_matches_wait"]
+__all__ = ["Transition", "before", "event_matches_wait", "idempotency_key", "pending_action"]
 
 _log = logging.getLogger("cowork.workflows")
 _SCAN_PAGE = 500
 _HORIZON_KEY = "_timeoutHorizon"
+_DONE_KEY = "_stepsDone"  # per action step name: how many times it completed (idempotency keys)
 _HORIZON_CHECKS_KEY = "_timeoutChecks"
 _MAX_INLINE_STEPS = 1000
 
@@ -80,6 +80,7 @@ class Transition:
     current: WorkflowInstance = field(init=False)
     _events: list[NewEvent] = field(default_factory=list)
     _history: list[dict[str, Any]] = field(default_factory=list)
+    _lease: tuple[str, datetime] | None = None
 
     def __post_init__(self) -> None:
         self.current = self.original
@@ -87,6 +88,31 @@ class Transition:
     @property
     def store(self) -> WorkflowStore:
         return WorkflowStore(self.ctx.tx, self.ctx.scope)
+
+    def _now(self) -> datetime:
+        """The database's time (timers and deadlines never use a host's clock)."""
+        return self.ctx.core.clock.now()
+
+    def keep_lease(self, owner: str, seconds: float) -> None:
+        """Save with the lease kept by ``owner`` (its executor runs the next step at once)
+        instead of released."""
+        self._lease = (owner, self._now() + timedelta(seconds=seconds))
+
+    def _prepared(self, *, new: bool) -> WorkflowInstance:
+        """The current state as it is written: its pending action, its lease (a start keeps
+        the one it was given; a transition releases it unless kept), the write time."""
+        current = self.current
+        if new:
+            lease = (current.lease_owner, current.lease_expires_at)
+        else:
+            lease = self._lease or (None, None)
+        return replace(
+            current,
+            action=pending_action(self.definition, current),
+            lease_owner=lease[0],
+            lease_expires_at=lease[1],
+            updated_at=self._now(),
+        )
 
     # -- recording ------------------------------------------------------------------------------
     def _event(self, name: str, **extra: Any) -> None:
@@ -146,6 +172,10 @@ class Transition:
         }
         if event is not None:
             changes["event_cursor"] = event.cursor
+        if isinstance(step, ActionStep):
+            done = dict(inst.state.get(_DONE_KEY) or {})
+            done[step.name] = int(done.get(step.name, 0)) + 1
+            changes["state"] = {**inst.state, _DONE_KEY: done}
         self._set(**changes)
         self._record(
             "step_completed",
@@ -184,7 +214,7 @@ class Transition:
 
     def finish_completed(self) -> None:
         previous = self.current.status
-        self._set(status=InstanceStatus.COMPLETED, ended_at=utcnow(), wake_at=None)
+        self._set(status=InstanceStatus.COMPLETED, ended_at=self._now(), wake_at=None)
         self._record("completed", previous)
         self._event("workflow:completed")
 
@@ -193,7 +223,9 @@ class Transition:
         inst = self.current
         steps = self.definition.steps
         name = steps[inst.step_index].name if inst.step_index < len(steps) else None
-        self._set(status=InstanceStatus.FAILED, ended_at=utcnow(), wake_at=None, last_error=error)
+        self._set(
+            status=InstanceStatus.FAILED, ended_at=self._now(), wake_at=None, last_error=error
+        )
         self._record(
             "failed",
             previous,
@@ -205,7 +237,7 @@ class Transition:
 
     def cancel(self, reason: str | None) -> None:
         previous = self.current.status
-        self._set(status=InstanceStatus.CANCELLED, ended_at=utcnow(), wake_at=None)
+        self._set(status=InstanceStatus.CANCELLED, ended_at=self._now(), wake_at=None)
         self._record("cancelled", previous, actor=self.actor, detail={"reason": reason})
         self._event("workflow:cancelled", reason=reason, actorId=self.actor)
 
@@ -213,7 +245,9 @@ class Transition:
         inst = self.current
         step = self.definition.steps[inst.step_index]
         attempts = inst.attempts + 1
-        self._set(attempts=attempts, last_error=error, wake_at=utcnow() + timedelta(seconds=delay))
+        self._set(
+            attempts=attempts, last_error=error, wake_at=self._now() + timedelta(seconds=delay)
+        )
         self._record(
             "step_retry",
             inst.status,
@@ -258,7 +292,7 @@ class Transition:
                 self.finish_completed()
                 return
             step = self.definition.steps[inst.step_index]
-            moment = now or utcnow()
+            moment = now or self._now()
             if isinstance(step, WaitStep):
                 wake = None
                 if step.timeout_seconds is not None:
@@ -335,7 +369,7 @@ class Transition:
             checks = int(inst.state.get(_HORIZON_CHECKS_KEY, 0)) + 1
             state = {**inst.state, _HORIZON_KEY: needed, _HORIZON_CHECKS_KEY: checks}
             delay = min(1.0, 0.02 * 2 ** min(checks, 6))
-            self._set(state=state, wake_at=utcnow() + timedelta(seconds=delay))
+            self._set(state=state, wake_at=self._now() + timedelta(seconds=delay))
             return
         self._forget_horizon()
         target = step.on_timeout or "fail"
@@ -356,7 +390,7 @@ class Transition:
                 )
             return row
         update = await self.store.update(
-            self.original, expect_owner=expect_owner, **_fields(self.current)
+            self.original, expect_owner=expect_owner, **_fields(self._prepared(new=False))
         )
         append = await self._save_records()
         saved = await update.saved()  # one round trip for the three statements
@@ -369,7 +403,7 @@ class Transition:
         is the head of the log now."""
         if self.ctx.tx.has_query("wf_start"):
             return await self._save_in_one(new=True, at_head=at_head)
-        saved = await self.store.insert_instance(self.current, at_head=at_head)
+        saved = await self.store.insert_instance(self._prepared(new=True), at_head=at_head)
         if saved is None:
             self._history.clear()
             self._events.clear()
@@ -385,7 +419,7 @@ class Transition:
         prepared = [prepare_event(e) for e in self._events]
         self._history.clear()
         self._events.clear()
-        current = self.current
+        current = self._prepared(new=new)
         if not new:  # the compare-and-set is on the stored row version
             current = replace(current, row_version=self.original.row_version)
         row = await self.store.save_in_one(
@@ -417,8 +451,29 @@ class Transition:
         self.ctx.record_published((await append.finish()).new)
 
 
+def idempotency_key(instance: WorkflowInstance, step_name: str) -> str:
+    """The key of the current visit of ``step_name``: the same for every attempt and takeover,
+    a new one when a branch brings the instance back to the step after it completed."""
+    done = instance.state.get(_DONE_KEY) or {}
+    return f"{instance.instance_id}:{step_name}:{int(done.get(step_name, 0)) + 1}"
+
+
+def pending_action(definition: WorkflowDefinition, instance: WorkflowInstance) -> str | None:
+    """The action a running instance waits to run, or None (any worker may take it)."""
+    steps = definition.steps
+    if instance.status is InstanceStatus.RUNNING and instance.step_index < len(steps):
+        step = steps[instance.step_index]
+        if isinstance(step, ActionStep):
+            return step.action
+    return None
+
+
 def _fields(instance: WorkflowInstance) -> dict[str, Any]:
     return {
+        "action": instance.action,
+        "lease_owner": instance.lease_owner,
+        "lease_expires_at": instance.lease_expires_at,
+        "updated_at": instance.updated_at,
         "status": instance.status,
         "step_index": instance.step_index,
         "state": instance.state,

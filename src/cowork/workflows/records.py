@@ -46,6 +46,9 @@ class WorkflowInstance:
     event_cursor: tuple[int, int]
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    # The action a running instance waits to run (None at any other step, or in any other
+    # status): only workers that registered it claim the instance.
+    action: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> WorkflowInstance:
@@ -70,7 +73,21 @@ class WorkflowInstance:
             event_cursor=(row["event_tx_id"], row["event_position"]),
             lease_owner=row["lease_owner"],
             lease_expires_at=row["lease_expires_at"],
+            action=row.get("action"),
         )
+
+    def awaiting_worker(self, now: datetime) -> float | None:
+        """Seconds this instance's due step has waited for a worker offering its action (no
+        worker holds it), or None when it is not waiting for one."""
+        if self.status is not InstanceStatus.RUNNING or self.action is None:
+            return None
+        if self.wake_at is None or self.wake_at > now:
+            return None  # not due yet (a retry's backoff, say)
+        if self.lease_owner is not None and (
+            self.lease_expires_at is None or self.lease_expires_at > now
+        ):
+            return None  # a worker runs it
+        return (now - self.wake_at).total_seconds()
 
     @property
     def data(self) -> dict[str, Any]:

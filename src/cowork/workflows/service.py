@@ -16,9 +16,10 @@ from cowork.tenancy import validate_id, validate_limit
 from cowork.workflows.actions import ActionHandler
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.engine import register_definition, start_instance
+from cowork.workflows.executor import PENDING_WARN_SECONDS
 from cowork.workflows.machine import Transition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
-from cowork.workflows.store import WorkflowStore
+from cowork.workflows.store import PendingAction, WorkflowStore
 
 __all__ = ["WorkflowsService"]
 
@@ -62,7 +63,7 @@ class WorkflowsService(TenantService):
         async with self._transaction() as ctx:
             created = await register_definition(ctx, definition)
         engine = self._core.workflows.running(self._scope.tenant_id)
-        if engine is not None and created:
+        if engine is not None and created and self._bound is None:
             async with self._transaction(read_only=True) as ctx:
                 await engine.cache.refresh(WorkflowStore(ctx.tx, self._scope), force=True)
         return created
@@ -74,8 +75,14 @@ class WorkflowsService(TenantService):
             return await WorkflowStore(ctx.tx, self._scope).definitions()
 
     def register_action(self, name: str, handler: ActionHandler) -> None:
-        """Register the async handler that action steps named ``name`` run in this process."""
-        self._core.actions.register(name, handler)
+        """Register the async handler that action steps named ``name`` run in this process,
+        for this tenant: this process's worker then claims the tenant's steps of that action
+        (and only steps whose action it has registered). Registering the same function (or
+        the same code, as an ``--app`` setup called per tenant defines it) again is harmless."""
+        self._core.actions.register(self._scope.tenant_id, name, handler)
+        engine = self._core.workflows.running(self._scope.tenant_id)
+        if engine is not None:
+            engine.wake()  # steps that waited for this action may be due
 
     def action(self, name: str) -> Callable[[ActionHandler], ActionHandler]:
         """Decorator form of :meth:`register_action`."""
@@ -95,8 +102,10 @@ class WorkflowsService(TenantService):
         idempotency_key: str | None = None,
         version: int | None = None,
     ) -> WorkflowInstance:
-        """Start an instance by hand. The correlation values come from ``input``; the same
-        ``idempotency_key`` returns the instance it started before."""
+        """Start an instance by hand, of the latest version registered now (or ``version``).
+        The correlation values come from ``input``; the same ``idempotency_key`` returns the
+        instance it started before. Inside ``rt.transaction()`` (``tx.workflows.start``) the
+        start commits or rolls back with the transaction's other writes."""
         validate_id(workflow_id, "workflow_id")
         if idempotency_key is not None:
             validate_id(idempotency_key, "idempotency_key")
@@ -132,7 +141,7 @@ class WorkflowsService(TenantService):
                 input_data=data,
                 event_cursor=None,  # the log's head, read by the insert itself
                 run_inline=False,
-                lease=engine.lease_for_start() if self._bound is None else None,
+                lease=engine.lease_for_start(definition) if self._bound is None else None,
             )
             if instance is None:
                 instance = await store.by_start_key(workflow_id, start_key)
@@ -212,12 +221,26 @@ class WorkflowsService(TenantService):
                 )
             engine = self._core.workflows.running(self._scope.tenant_id)
             assert engine is not None
-            definition = await engine.cache.get(
+            definition = await engine.cache.version(
                 store, instance.workflow_id, instance.workflow_version
             )
             transition = Transition(ctx, definition, instance, actor=actor)
             transition.cancel(reason)
-            return await transition.save()
+            cancelled = await transition.save()
+            # Once committed, a running action here stops at once; a worker elsewhere notices
+            # within a second.
+            ctx.tx.after_commit(lambda: engine.cancelled(instance_id))
+        return cancelled
+
+    async def pending_actions(
+        self, *, min_age_seconds: float = PENDING_WARN_SECONDS
+    ) -> builtins.list[PendingAction]:
+        """Steps that have been due for at least ``min_age_seconds`` with no worker taking them,
+        by action: no live worker serving this tenant has registered the action."""
+        async with self._transaction(read_only=True) as ctx:
+            return await WorkflowStore(ctx.tx, self._scope).pending_actions(
+                float(min_age_seconds), at=self._core.clock.now()
+            )
 
     async def wait(
         self,

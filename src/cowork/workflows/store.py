@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,17 @@ from cowork.tenancy import TenantScope
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
 
-__all__ = ["WorkflowStore"]
+__all__ = ["PendingAction", "WorkflowStore"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingAction:
+    """Workflow steps that wait for a worker offering ``action``."""
+
+    action: str
+    steps: int
+    due_since: datetime
+    waiting_seconds: float
 
 
 class WorkflowStore:
@@ -54,8 +65,30 @@ class WorkflowStore:
         return False
 
     async def definitions(self) -> list[WorkflowDefinition]:
+        return [definition for definition, _ in await self.registered()]
+
+    async def registered(self) -> list[tuple[WorkflowDefinition, tuple[int, int]]]:
+        """Every version with the log cursor of its registration event ((0, 0): registered
+        without one, like the built-ins, or before cursors were kept)."""
         rows = await self.tx.fetch_all("wf_definition_list", self._params())
-        return [WorkflowDefinition.from_json(r["definition"]) for r in rows]
+        return [
+            (
+                WorkflowDefinition.from_json(r["definition"]),
+                (int(r["registered_tx_id"]), int(r["registered_position"])),
+            )
+            for r in rows
+        ]
+
+    async def set_registered(self, definition: WorkflowDefinition, cursor: tuple[int, int]) -> None:
+        await self.tx.execute(
+            "wf_definition_set_registered",
+            self._params(
+                workflow_id=definition.workflow_id,
+                version=definition.version,
+                registered_tx_id=cursor[0],
+                registered_position=cursor[1],
+            ),
+        )
 
     # -- instances ----------------------------------------------------------------------------
     async def insert_instance(
@@ -82,6 +115,7 @@ class WorkflowStore:
                 lease_owner=instance.lease_owner,
                 lease_expires_at=instance.lease_expires_at,
                 ended_at=instance.ended_at,
+                action=instance.action,
                 now=instance.created_at,
             ),
         )
@@ -109,30 +143,87 @@ class WorkflowStore:
         return [WorkflowInstance.from_row(r) for r in rows]
 
     async def claim(
-        self, owner: str, now: datetime, lease_seconds: float
-    ) -> WorkflowInstance | None:
-        """Lease the next due instance nobody holds (None when nothing is due)."""
-        row = await self.tx.fetch_one(
+        self,
+        owner: str,
+        lease_seconds: float,
+        *,
+        at: datetime,
+        limit: int = 1,
+        actions: tuple[str, ...] = (),
+        now: datetime | None = None,
+    ) -> list[WorkflowInstance]:
+        """Lease up to ``limit`` due instances nobody holds whose pending action, if any, is
+        one of ``actions``. Lease expiry is the database's time on PostgreSQL (``at``, the
+        database clock as this process sees it, serves SQLite); ``now`` overrides both (tests)."""
+        moment = now or at
+        rows = await self.tx.fetch_all(
             "wf_instance_claim",
-            self._params(owner=owner, now=now, expires=now + timedelta(seconds=lease_seconds)),
+            self._params(
+                owner=owner,
+                now=now,
+                at=moment,
+                expires=moment + timedelta(seconds=lease_seconds),
+                lease_seconds=lease_seconds,
+                limit=limit,
+                actions=Json(list(actions)),
+            ),
         )
-        return None if row is None else WorkflowInstance.from_row(row)
+        return [WorkflowInstance.from_row(r) for r in rows]
 
-    async def heartbeat(self, instance_id: str, owner: str, lease_seconds: float) -> bool:
-        expires = utcnow() + timedelta(seconds=lease_seconds)
-        renewed = await self.tx.execute(
+    async def heartbeat(
+        self, instance_ids: list[str], owner: str, lease_seconds: float, *, at: datetime
+    ) -> set[str]:
+        """Renew our leases; returns the ids still held on active instances."""
+        rows = await self.tx.fetch_all(
             "wf_instance_heartbeat",
-            self._params(instance_id=instance_id, owner=owner, expires=expires),
+            self._params(
+                instance_ids=Json(instance_ids),
+                owner=owner,
+                lease_seconds=lease_seconds,
+                expires=at + timedelta(seconds=lease_seconds),
+            ),
         )
-        return renewed > 0
+        return {r["instance_id"] for r in rows}
+
+    async def still_held(self, instance_ids: list[str], owner: str) -> set[str]:
+        rows = await self.tx.fetch_all(
+            "wf_instance_still_held", self._params(instance_ids=Json(instance_ids), owner=owner)
+        )
+        return {r["instance_id"] for r in rows}
 
     async def release(self, instance_id: str, owner: str) -> None:
         await self.tx.execute(
             "wf_instance_release", self._params(instance_id=instance_id, owner=owner)
         )
 
-    async def next_wake(self) -> datetime | None:
-        row = await self.tx.fetch_one("wf_next_wake", self._params(now=utcnow()))
+    async def await_worker(self, instance_id: str, owner: str, action: str) -> None:
+        """Hand back a claimed step whose action this worker lacks, recording the action."""
+        await self.tx.execute(
+            "wf_instance_await_worker",
+            self._params(instance_id=instance_id, owner=owner, action=action),
+        )
+
+    async def pending_actions(self, min_age: float, *, at: datetime) -> list[PendingAction]:
+        """Steps due for at least ``min_age`` seconds that no worker has taken, by action."""
+        rows = await self.tx.fetch_all(
+            "wf_pending_actions",
+            self._params(min_age=min_age, at=at, cutoff=at - timedelta(seconds=min_age)),
+        )
+        return [
+            PendingAction(
+                action=r["action"],
+                steps=int(r["steps"]),
+                due_since=r["due_since"],
+                waiting_seconds=max(0.0, (at - r["due_since"]).total_seconds()),
+            )
+            for r in rows
+        ]
+
+    async def next_wake(self, *, at: datetime, actions: tuple[str, ...]) -> datetime | None:
+        """When the next instance this worker could run becomes due (or a lease expires)."""
+        row = await self.tx.fetch_one(
+            "wf_next_wake", self._params(now=at, actions=Json(list(actions)))
+        )
         value: datetime | None = None if row is None else row["wake_at"]
         return value
 
@@ -166,10 +257,12 @@ class WorkflowStore:
             wake_at=instance.wake_at,
             event_tx_id=instance.event_cursor[0],
             event_position=instance.event_cursor[1],
-            # A start may lease the instance to an executor; a saved transition releases it.
-            lease_owner=instance.lease_owner if new else None,
-            lease_expires_at=instance.lease_expires_at if new else None,
+            # A start may lease the instance to an executor; a saved transition releases it
+            # unless the executor keeps it for the instance's next step.
+            lease_owner=instance.lease_owner,
+            lease_expires_at=instance.lease_expires_at,
             ended_at=instance.ended_at,
+            action=instance.action,
             entries=Json(history_items(entries)),
             batch=batch,
         )
@@ -192,7 +285,7 @@ class WorkflowStore:
                 **common,
                 "row_version": instance.row_version,
                 "expect_owner": expect_owner,
-                "now": utcnow(),
+                "now": instance.updated_at,
             },
         )
 
@@ -212,6 +305,7 @@ class WorkflowStore:
             "ended_at": instance.ended_at,
             "lease_owner": None,
             "lease_expires_at": None,
+            "action": instance.action,
             **fields,
         }
         pending = await self.tx.submit(
@@ -229,9 +323,10 @@ class WorkflowStore:
                 lease_owner=values["lease_owner"],
                 lease_expires_at=values["lease_expires_at"],
                 ended_at=values["ended_at"],
+                action=values["action"],
                 row_version=instance.row_version,
                 expect_owner=expect_owner,
-                now=utcnow(),
+                now=values.get("updated_at", instance.updated_at),
             ),
         )
         return PendingUpdate(instance, pending)

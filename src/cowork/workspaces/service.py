@@ -71,7 +71,8 @@ class WorkspacesService(TenantService):
         metadata: Mapping[str, Any] | None = None,
         workspace_id: str | None = None,
     ) -> Workspace:
-        """Create an ``active`` workspace and emit ``workspace:created``."""
+        """Create an ``active`` workspace and emit ``workspace:created``, then a
+        ``workspace:member:added`` (by ``created_by``) for each initial member."""
         ws_id = new_id() if workspace_id is None else validate_id(workspace_id, "workspace_id")
         checked_name = _text(name, "name", MAX_NAME)
         validate_id(created_by, "created_by")
@@ -115,7 +116,20 @@ class WorkspacesService(TenantService):
                                 "members": member_list,
                                 "status": WorkspaceStatus.ACTIVE.value,
                             },
-                        )
+                        ),
+                        *(
+                            NewEvent(
+                                event_type="workspace:member:added",
+                                aggregate_type="workspace",
+                                aggregate_id=ws_id,
+                                payload={
+                                    "workspaceId": ws_id,
+                                    "memberId": member,
+                                    "actorId": created_by,
+                                },
+                            )
+                            for member in member_list
+                        ),
                     ],
                 )
         except StorageConflict:

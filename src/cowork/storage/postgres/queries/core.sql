@@ -59,3 +59,7 @@ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS present;
 -- Whether Citus distributes the event log (only run when Citus is installed).
 SELECT EXISTS (SELECT 1 FROM pg_dist_partition
                WHERE logicalrelid = 'cowork_event_log'::regclass) AS present;
+
+-- name: database_clock
+-- The server's clock (leases and timers use the database's time, never a host's).
+SELECT clock_timestamp() AS now;

@@ -15,11 +15,18 @@ FROM cowork_workflow_definition
 WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s AND version = %(version)s;
 
 -- name: wf_definition_list
--- Every definition version of a tenant.
-SELECT workflow_id, version, definition, checksum, created_at
+-- Every definition version of a tenant, with the log cursor of its registration event.
+SELECT workflow_id, version, definition, checksum, created_at, registered_tx_id,
+       registered_position
 FROM cowork_workflow_definition
 WHERE tenant_id = %(tenant_id)s
 ORDER BY workflow_id, version;
+
+-- name: wf_definition_set_registered
+-- Record where a new version's registration event sits in the log (triggers after it start it).
+UPDATE cowork_workflow_definition
+SET registered_tx_id = %(registered_tx_id)s, registered_position = %(registered_position)s
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s AND version = %(version)s;
 
 -- name: wf_instance_insert
 -- Start an instance with its first state (written whole, so a start is one statement); the
@@ -27,11 +34,11 @@ ORDER BY workflow_id, version;
 INSERT INTO cowork_workflow_instance
     (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
      start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
-     lease_owner, lease_expires_at, created_at, updated_at, ended_at)
+     lease_owner, lease_expires_at, created_at, updated_at, ended_at, action)
 VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %(owner_id)s,
         %(status)s, %(correlation_key)s, %(start_key)s, %(step_index)s, %(state)s, %(attempts)s,
         %(last_error)s, %(wake_at)s, %(event_tx_id)s, %(event_position)s, %(lease_owner)s,
-        %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s)
+        %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s, %(action)s)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
@@ -41,7 +48,7 @@ RETURNING *;
 INSERT INTO cowork_workflow_instance
     (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
      start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
-     lease_owner, lease_expires_at, created_at, updated_at, ended_at)
+     lease_owner, lease_expires_at, created_at, updated_at, ended_at, action)
 VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %(owner_id)s,
         %(status)s, %(correlation_key)s, %(start_key)s, %(step_index)s, %(state)s, %(attempts)s,
         %(last_error)s, %(wake_at)s,
@@ -55,7 +62,7 @@ VALUES (%(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %
                   WHERE tenant_id = %(tenant_id)s
                     AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
                   ORDER BY tx_id DESC, position DESC LIMIT 1), 0),
-        %(lease_owner)s, %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s)
+        %(lease_owner)s, %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s, %(action)s)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
@@ -85,38 +92,72 @@ ORDER BY created_at, instance_id
 FOR UPDATE;
 
 -- name: wf_instance_claim
--- Lease the next due instance whose lease (if any) has expired: a lease is exclusive until it
--- expires, for its owner too (an executor runs the instances a start in its process leased to
--- it without claiming them). The row lock (SKIP LOCKED) lasts only for this statement; the
--- lease then keeps other workers away while the step runs.
+-- Lease up to `limit` due instances whose lease (if any) has expired and whose pending action
+-- (if any) is one of `actions` (a JSON array), the ones this worker has registered: a lease is exclusive
+-- until it expires, for its owner too (an executor runs the instances a start in its process
+-- leased to it without claiming them). Times are the database's (`now` only overrides it in
+-- tests). The row locks (SKIP LOCKED) last only for this statement; the lease then keeps other
+-- workers away while the step runs.
 UPDATE cowork_workflow_instance AS i
-SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
+SET lease_owner = %(owner)s,
+    lease_expires_at = coalesce(%(now)s::timestamptz, now())
+                       + make_interval(secs => %(lease_seconds)s)
 FROM (SELECT tenant_id, instance_id FROM cowork_workflow_instance
       WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting')
-        AND wake_at <= %(now)s
-        AND (lease_owner IS NULL OR lease_expires_at < %(now)s)
+        AND wake_at <= coalesce(%(now)s::timestamptz, now())
+        AND (lease_owner IS NULL OR lease_expires_at < coalesce(%(now)s::timestamptz, now()))
+        AND (action IS NULL OR action IN (SELECT jsonb_array_elements_text(%(actions)s)))
       ORDER BY wake_at, instance_id
-      LIMIT 1
+      LIMIT %(limit)s
       FOR UPDATE SKIP LOCKED) AS due
 WHERE i.tenant_id = due.tenant_id AND i.instance_id = due.instance_id
 RETURNING i.*;
 
 -- name: wf_instance_heartbeat
--- Extend our lease on an instance; no row means we lost it.
-UPDATE cowork_workflow_instance SET lease_expires_at = %(expires)s
-WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s AND lease_owner = %(owner)s;
+-- Extend our leases on running steps (database time); the ids returned are the ones we still
+-- hold on active instances: a missing one was cancelled, ended or taken over.
+UPDATE cowork_workflow_instance
+SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+WHERE tenant_id = %(tenant_id)s AND instance_id IN (SELECT jsonb_array_elements_text(%(instance_ids)s))
+  AND lease_owner = %(owner)s AND status IN ('running', 'waiting')
+RETURNING instance_id;
+
+-- name: wf_instance_still_held
+-- Which of our running steps we still hold on active instances (read-only; a cancel or a
+-- takeover elsewhere makes an id disappear).
+SELECT instance_id FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND instance_id IN (SELECT jsonb_array_elements_text(%(instance_ids)s))
+  AND lease_owner = %(owner)s AND status IN ('running', 'waiting');
 
 -- name: wf_instance_release
 -- Give a lease back without changing the instance (a step that did not finish).
 UPDATE cowork_workflow_instance SET lease_owner = NULL, lease_expires_at = NULL
 WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s AND lease_owner = %(owner)s;
 
+-- name: wf_instance_await_worker
+-- A claimed step whose action this worker lacks: record the action (so that only workers
+-- offering it claim the instance) and give the lease back, changing nothing else.
+UPDATE cowork_workflow_instance
+SET action = %(action)s, lease_owner = NULL, lease_expires_at = NULL
+WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s AND lease_owner = %(owner)s;
+
+-- name: wf_pending_actions
+-- Steps due for at least min_age seconds that no worker has taken, by action.
+SELECT action, count(*) AS steps, min(wake_at) AS due_since
+FROM cowork_workflow_instance
+WHERE tenant_id = %(tenant_id)s AND status = 'running' AND action IS NOT NULL
+  AND wake_at <= now() - make_interval(secs => %(min_age)s)
+  AND (lease_owner IS NULL OR lease_expires_at < now())
+GROUP BY action
+ORDER BY action;
+
 -- name: wf_next_wake
 -- When the next instance of a tenant becomes due (or a held lease expires).
 SELECT min(CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > %(now)s
                 THEN lease_expires_at ELSE wake_at END) AS wake_at
 FROM cowork_workflow_instance
-WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
+WHERE tenant_id = %(tenant_id)s AND status IN ('running', 'waiting') AND wake_at IS NOT NULL
+  AND (action IS NULL OR action IN (SELECT jsonb_array_elements_text(%(actions)s)));
 
 -- name: wf_horizon
 -- The tenant's read horizon (see cowork_event_horizon) and the snapshot's xmax: every
@@ -133,7 +174,7 @@ SET status = %(status)s, step_index = %(step_index)s, state = %(state)s,
     attempts = %(attempts)s, last_error = %(last_error)s, wake_at = %(wake_at)s,
     event_tx_id = %(event_tx_id)s, event_position = %(event_position)s,
     lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s,
-    updated_at = %(now)s, ended_at = %(ended_at)s,
+    updated_at = %(now)s, ended_at = %(ended_at)s, action = %(action)s,
     row_version = row_version + 1
 WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
   AND row_version = %(row_version)s
@@ -200,7 +241,7 @@ WITH updated AS (
         attempts = %(attempts)s, last_error = %(last_error)s, wake_at = %(wake_at)s,
         event_tx_id = %(event_tx_id)s, event_position = %(event_position)s,
         lease_owner = %(lease_owner)s, lease_expires_at = %(lease_expires_at)s,
-        updated_at = %(now)s, ended_at = %(ended_at)s,
+        updated_at = %(now)s, ended_at = %(ended_at)s, action = %(action)s,
         row_version = row_version + 1
     WHERE tenant_id = %(tenant_id)s AND instance_id = %(instance_id)s
       AND row_version = %(row_version)s
@@ -254,13 +295,13 @@ WITH inserted AS (
         (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status,
          correlation_key, start_key, step_index, state, attempts, last_error, wake_at,
          event_tx_id, event_position, lease_owner, lease_expires_at, created_at, updated_at,
-         ended_at)
+         ended_at, action)
     SELECT %(tenant_id)s, %(instance_id)s, %(workflow_id)s, %(workflow_version)s, %(owner_id)s,
            %(status)s, %(correlation_key)s, %(start_key)s, %(step_index)s, %(state)s,
            %(attempts)s, %(last_error)s, %(wake_at)s,
            CASE WHEN %(at_head)s THEN coalesce(head.tx_id, 0) ELSE %(event_tx_id)s END,
            CASE WHEN %(at_head)s THEN coalesce(head.position, 0) ELSE %(event_position)s END,
-           %(lease_owner)s, %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s
+           %(lease_owner)s, %(lease_expires_at)s, %(now)s, %(now)s, %(ended_at)s, %(action)s
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
         SELECT tx_id, position FROM cowork_event_log

@@ -53,3 +53,7 @@ SELECT 0 AS present;
 -- name: event_log_distributed
 -- SQLite: never.
 SELECT 0 AS present;
+
+-- name: database_clock
+-- SQLite runs in this process: its clock is the host's (no offset to measure).
+SELECT NULL AS now;

@@ -15,11 +15,18 @@ FROM cowork_workflow_definition
 WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND version = :version;
 
 -- name: wf_definition_list
--- Every definition version of a tenant.
-SELECT workflow_id, version, definition, checksum, created_at
+-- Every definition version of a tenant, with the log cursor of its registration event.
+SELECT workflow_id, version, definition, checksum, created_at, registered_tx_id,
+       registered_position
 FROM cowork_workflow_definition
 WHERE tenant_id = :tenant_id
 ORDER BY workflow_id, version;
+
+-- name: wf_definition_set_registered
+-- Record where a new version's registration event sits in the log (triggers after it start it).
+UPDATE cowork_workflow_definition
+SET registered_tx_id = :registered_tx_id, registered_position = :registered_position
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND version = :version;
 
 -- name: wf_instance_insert
 -- Start an instance with its first state (written whole, so a start is one statement); the
@@ -27,11 +34,11 @@ ORDER BY workflow_id, version;
 INSERT INTO cowork_workflow_instance
     (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
      start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
-     lease_owner, lease_expires_at, created_at, updated_at, ended_at)
+     lease_owner, lease_expires_at, created_at, updated_at, ended_at, action)
 VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
         :status, :correlation_key, :start_key, :step_index, :state, :attempts,
         :last_error, :wake_at, :event_tx_id, :event_position, :lease_owner,
-        :lease_expires_at, :now, :now, :ended_at)
+        :lease_expires_at, :now, :now, :ended_at, :action)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
@@ -41,7 +48,7 @@ RETURNING *;
 INSERT INTO cowork_workflow_instance
     (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
      start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
-     lease_owner, lease_expires_at, created_at, updated_at, ended_at)
+     lease_owner, lease_expires_at, created_at, updated_at, ended_at, action)
 VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
         :status, :correlation_key, :start_key, :step_index, :state, :attempts,
         :last_error, :wake_at,
@@ -53,7 +60,7 @@ VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
                   FROM cowork_event_log
                   WHERE tenant_id = :tenant_id
                   ORDER BY position DESC LIMIT 1), 0),
-        :lease_owner, :lease_expires_at, :now, :now, :ended_at)
+        :lease_owner, :lease_expires_at, :now, :now, :ended_at, :action)
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
@@ -80,35 +87,65 @@ WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id
 ORDER BY created_at, instance_id;
 
 -- name: wf_instance_claim
--- Lease the next due instance whose lease (if any) has expired, for its owner too (SQLite's
--- write lock serialises).
+-- Lease up to `limit` due instances whose lease (if any) has expired, for its owner too, and
+-- whose pending action (if any) is one of `actions` (a JSON array); SQLite's write lock
+-- serialises claims. Times are this host's: SQLite runs in this process.
 UPDATE cowork_workflow_instance
-SET lease_owner = :owner, lease_expires_at = :expires
-WHERE tenant_id = :tenant_id AND instance_id = (
+SET lease_owner = :owner,
+    lease_expires_at = :expires
+WHERE tenant_id = :tenant_id AND instance_id IN (
     SELECT instance_id FROM cowork_workflow_instance
     WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting')
-      AND wake_at <= :now
-      AND (lease_owner IS NULL OR lease_expires_at < :now)
+      AND wake_at <= :at
+      AND (lease_owner IS NULL OR lease_expires_at < :at)
+      AND (action IS NULL OR action IN (SELECT value FROM json_each(:actions)))
     ORDER BY wake_at, instance_id
-    LIMIT 1)
+    LIMIT :limit)
 RETURNING *;
 
 -- name: wf_instance_heartbeat
--- Extend our lease on an instance; no row means we lost it.
-UPDATE cowork_workflow_instance SET lease_expires_at = :expires
-WHERE tenant_id = :tenant_id AND instance_id = :instance_id AND lease_owner = :owner;
+-- Extend our leases on running steps; the ids returned are the ones we still hold on active
+-- instances (a missing one was cancelled, ended or taken over).
+UPDATE cowork_workflow_instance
+SET lease_expires_at = :expires
+WHERE tenant_id = :tenant_id AND instance_id IN (SELECT value FROM json_each(:instance_ids))
+  AND lease_owner = :owner AND status IN ('running', 'waiting')
+RETURNING instance_id;
+
+-- name: wf_instance_still_held
+-- Which of our running steps we still hold on active instances.
+SELECT instance_id FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND instance_id IN (SELECT value FROM json_each(:instance_ids))
+  AND lease_owner = :owner AND status IN ('running', 'waiting');
 
 -- name: wf_instance_release
 -- Give a lease back without changing the instance (a step that did not finish).
 UPDATE cowork_workflow_instance SET lease_owner = NULL, lease_expires_at = NULL
 WHERE tenant_id = :tenant_id AND instance_id = :instance_id AND lease_owner = :owner;
 
+-- name: wf_instance_await_worker
+-- A claimed step whose action this worker lacks: record the action and give the lease back.
+UPDATE cowork_workflow_instance
+SET action = :action, lease_owner = NULL, lease_expires_at = NULL
+WHERE tenant_id = :tenant_id AND instance_id = :instance_id AND lease_owner = :owner;
+
+-- name: wf_pending_actions
+-- Steps due for at least min_age seconds that no worker has taken, by action.
+SELECT action, count(*) AS steps, min(wake_at) AS "due_since [TIMESTAMPTEXT]"
+FROM cowork_workflow_instance
+WHERE tenant_id = :tenant_id AND status = 'running' AND action IS NOT NULL
+  AND wake_at <= :cutoff
+  AND (lease_owner IS NULL OR lease_expires_at < :at)
+GROUP BY action
+ORDER BY action;
+
 -- name: wf_next_wake
 -- When the next instance of a tenant becomes due (or a held lease expires).
 SELECT min(CASE WHEN lease_owner IS NOT NULL AND lease_expires_at > :now
                 THEN lease_expires_at ELSE wake_at END) AS "wake_at [TIMESTAMPTEXT]"
 FROM cowork_workflow_instance
-WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at IS NOT NULL;
+WHERE tenant_id = :tenant_id AND status IN ('running', 'waiting') AND wake_at IS NOT NULL
+  AND (action IS NULL OR action IN (SELECT value FROM json_each(:actions)));
 
 -- name: wf_horizon
 -- SQLite has one writer: every committed row is visible, so the horizon is always reached.
@@ -122,7 +159,7 @@ SET status = :status, step_index = :step_index, state = :state,
     attempts = :attempts, last_error = :last_error, wake_at = :wake_at,
     event_tx_id = :event_tx_id, event_position = :event_position,
     lease_owner = :lease_owner, lease_expires_at = :lease_expires_at,
-    updated_at = :now, ended_at = :ended_at,
+    updated_at = :now, ended_at = :ended_at, action = :action,
     row_version = row_version + 1
 WHERE tenant_id = :tenant_id AND instance_id = :instance_id
   AND row_version = :row_version
