@@ -172,3 +172,47 @@ async def test_row_level_security_scopes_an_unfiltered_query(database: Database)
                 await tx.execute("snapshot_insert", _snapshot("b3", {}, tenant="tenant-b"))
     else:
         assert unfiltered == {"n": 3}  # SQLite has no RLS: services always filter by tenant
+
+
+# -- one-trip transactions ------------------------------------------------------------------------
+async def test_a_one_trip_transaction_runs_its_statements_in_order_and_commits(
+    database: Database,
+) -> None:
+    value = {"quote": "it's", "list": [], "nested": {"n": None}}
+    results = await database.run_in_one_trip(
+        [
+            ("snapshot_insert", _snapshot("s1", value)),
+            ("snapshot_get", {"tenant_id": "t1", "snapshot_id": "s1"}),
+            ("snapshot_insert", _snapshot("s2", [])),
+        ],
+        tenant_id="t1",
+    )
+    assert len(results) == 3
+    assert results[1][0]["content"] == value  # a later statement sees an earlier one's write
+    assert results[1][0]["created_at"] == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    stored = await _get(database, "s2")
+    assert stored is not None and stored["content"] == []
+
+
+async def test_a_failing_one_trip_transaction_writes_nothing(database: Database) -> None:
+    with pytest.raises(StorageConflict):
+        await database.run_in_one_trip(
+            [
+                ("snapshot_insert", _snapshot("s1", {"first": True})),
+                ("snapshot_insert", _snapshot("s1", {"duplicate": True})),  # same key
+            ],
+            tenant_id="t1",
+        )
+    assert await _get(database, "s1") is None
+    # The connection is usable again.
+    await database.run_in_one_trip([("snapshot_insert", _snapshot("s3", {}))], tenant_id="t1")
+    assert await _get(database, "s3") is not None
+
+
+async def test_a_one_trip_transaction_is_tenant_scoped(database: Database) -> None:
+    await database.run_in_one_trip([("snapshot_insert", _snapshot("s1", {}))], tenant_id="t1")
+    [rows] = await database.run_in_one_trip(
+        [("snapshot_get", {"tenant_id": "t1", "snapshot_id": "s1"})], tenant_id="t1"
+    )
+    assert len(rows) == 1
+    assert await _get(database, "s1", tenant="t2") is None

@@ -209,6 +209,11 @@ class Database(Protocol):
         """The connection URL with credentials redacted."""
         ...
 
+    def has_query(self, query: str) -> bool:
+        """Whether this adapter defines the named query (some work has a one-statement form
+        on one backend only)."""
+        ...
+
     async def open(self) -> None:
         """Connect (fail with PersistenceUnavailable, saying why)."""
         ...
@@ -233,6 +238,16 @@ class Database(Protocol):
         write the queries used this way (``*_alone``) to set their own tenant scope, so
         PostgreSQL runs them as a single autocommit statement. After-commit work is the
         caller's."""
+        ...
+
+    async def run_in_one_trip(
+        self, statements: Sequence[tuple[str, Params]], *, tenant_id: str
+    ) -> list[list[Row]]:
+        """Run named statements, in order, in one write transaction of ``tenant_id`` (a scope
+        that may append events) and commit; returns each statement's rows. For writes whose
+        statements need no result of an earlier one: PostgreSQL sends the whole transaction as
+        one message (one round trip, parameters bound on the client). A failing statement
+        rolls everything back. After-commit work is the caller's."""
         ...
 
     async def health(self) -> Health:

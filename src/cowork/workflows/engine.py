@@ -28,7 +28,7 @@ from cowork.workflows.builtins import BUILTIN_WORKFLOWS
 from cowork.workflows.cache import DefinitionCache
 from cowork.workflows.definition import WaitStep, WorkflowDefinition
 from cowork.workflows.executor import Executor
-from cowork.workflows.machine import Transition, before
+from cowork.workflows.machine import Transition, TransitionContext, before
 from cowork.workflows.records import InstanceStatus, WorkflowInstance
 from cowork.workflows.store import WorkflowStore
 
@@ -41,6 +41,7 @@ __all__ = [
     "WorkflowEngine",
     "register_definition",
     "start_instance",
+    "starting",
 ]
 
 CONSUMER_ID = "cowork.workflows"
@@ -110,6 +111,33 @@ async def start_instance(
     used). ``event_cursor`` None: the head of the log as the insert sees it. ``lease``
     (owner, seconds) inserts it already leased to that executor, which is handed the instance
     after the commit instead of claiming it."""
+    transition = await starting(
+        ctx,
+        definition,
+        start_key=start_key,
+        correlation_key=correlation_key,
+        event=event,
+        input_data=input_data,
+        event_cursor=event_cursor,
+        run_inline=run_inline,
+        lease=lease,
+    )
+    return await transition.save_new(at_head=event_cursor is None)
+
+
+async def starting(
+    ctx: TransitionContext,
+    definition: WorkflowDefinition,
+    *,
+    start_key: str,
+    correlation_key: str,
+    event: EventEnvelope | None,
+    input_data: Mapping[str, Any] | None,
+    event_cursor: tuple[int, int] | None,
+    run_inline: bool,
+    lease: tuple[str, float] | None = None,
+) -> Transition:
+    """The start of an instance as a transition, not written yet (see start_instance)."""
     state: dict[str, Any] = {"input": dict(input_data or {}), "data": {}}
     if event is not None:
         state["trigger"] = trigger_state(event)
@@ -142,7 +170,7 @@ async def start_instance(
         await transition.advance(scan=False)
         transition.offer(event)
         await transition.advance(scan=False)
-    return await transition.save_new(at_head=event_cursor is None)
+    return transition
 
 
 class WorkflowEngine:

@@ -39,7 +39,7 @@ from cowork.transaction import TransactionContext, open_transaction
 from cowork.workflows.actions import ActionContext, ActionHandler, CompletionWrite
 from cowork.workflows.cache import DefinitionCache
 from cowork.workflows.definition import ActionStep, WaitStep, WorkflowDefinition
-from cowork.workflows.machine import Transition, idempotency_key
+from cowork.workflows.machine import DetachedContext, Transition, idempotency_key
 from cowork.workflows.records import InstanceStatus, WorkflowInstance
 from cowork.workflows.store import WorkflowStore
 
@@ -98,6 +98,8 @@ class Executor:
         self._last_pending_check = 0.0
         self._reported_pending: set[str] = set()
         self._reported_missing: set[str] = set()
+        # Checkpoints in one trip where the adapter writes a transition in one statement.
+        self._one_trip = core.database.has_query("wf_save")
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -389,6 +391,12 @@ class Executor:
     ) -> WorkflowInstance | None:
         """The step's result in one short transaction, with its ``at_completion`` writes."""
         lane.saving = True
+        if not outcome.completions and self._one_trip:
+            handled, following = await self._checkpoint_in_one_trip(
+                claimed, definition, step, outcome
+            )
+            if handled:
+                return following
         async with open_transaction(self.core, self.scope) as tctx:
             if outcome.error is None and outcome.completions:
                 try:
@@ -401,6 +409,41 @@ class Executor:
                     self._log_attempt(claimed, step, outcome.attempt, exc)
                     outcome = _Outcome(outcome.attempt, error=f"{type(exc).__name__}: {exc}")
             return await self._finish(tctx, claimed, definition, step, outcome)
+
+    async def _checkpoint_in_one_trip(
+        self,
+        claimed: WorkflowInstance,
+        definition: WorkflowDefinition,
+        step: ActionStep,
+        outcome: _Outcome,
+    ) -> tuple[bool, WorkflowInstance | None]:
+        """A checkpoint with nothing to read first (no completion writes, no wait to scan the
+        log for) as one statement sent in one trip: the same compare-and-set, history and
+        events, a third of a transaction's client cost. (False, None) when a wait comes next
+        (it needs a transaction); else (True, the instance to run next here or None)."""
+        detached = DetachedContext(self.core, self.scope)
+        transition = Transition(detached, definition, claimed)
+        if outcome.error is None:
+            transition.merge_data(outcome.data)
+            transition.complete_step(detail={"attempt": outcome.attempt, "worker": self.worker_id})
+            await transition.advance(scan=False)
+            if transition.current.status is InstanceStatus.WAITING:
+                return False, None  # the wait scans the log for events that passed
+        else:
+            record_attempt(transition, step, outcome.attempt, outcome.error)
+        keep = self._runs_next(transition)
+        if keep:
+            transition.keep_lease(self.worker_id, self.lease_seconds)
+        statement = transition.save_statement(expect_owner=self.worker_id)
+        [rows] = await self.core.database.run_in_one_trip(
+            [(statement.query, statement.params)], tenant_id=self.scope.tenant_id
+        )
+        saved = await transition.saved(statement, rows[0] if rows else None)
+        if saved is None:
+            raise _Superseded  # the compare-and-set failed: nothing was written
+        self.core.committed(self.scope.tenant_id, detached.published)
+        self.transitions += 1
+        return True, (saved if keep else None)
 
     async def _finish(
         self,

@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cowork.errors import StorageConflict
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
     Cursor,
     PendingAppend,
+    PreparedEvent,
     appended_from,
     batch_json,
     prepare_event,
@@ -31,7 +32,8 @@ from cowork.events.log import (
     submit_append,
 )
 from cowork.events.patterns import EventPattern
-from cowork.transaction import TransactionContext
+from cowork.storage.port import Row, Transaction
+from cowork.tenancy import TenantScope
 from cowork.workflows.definition import (
     ActionStep,
     BranchStep,
@@ -41,9 +43,21 @@ from cowork.workflows.definition import (
     WorkflowDefinition,
 )
 from cowork.workflows.records import InstanceStatus, WorkflowInstance
-from cowork.workflows.store import WorkflowStore
+from cowork.workflows.store import WorkflowStore, save_statement
 
-__all__ = ["Transition", "before", "event_matches_wait", "idempotency_key", "pending_action"]
+__all__ = [
+    "DetachedContext",
+    "SaveStatement",
+    "Transition",
+    "TransitionContext",
+    "before",
+    "event_matches_wait",
+    "idempotency_key",
+    "pending_action",
+]
+
+if TYPE_CHECKING:
+    from cowork.core import Core
 
 _log = logging.getLogger("cowork.workflows")
 _SCAN_PAGE = 500
@@ -69,11 +83,43 @@ def event_matches_wait(
     return key is not None and key == (instance.correlation_key or "")
 
 
+class TransitionContext(Protocol):
+    """Where a transition runs: a transaction context, or a :class:`DetachedContext`."""
+
+    @property
+    def core(self) -> Core: ...
+
+    @property
+    def scope(self) -> TenantScope: ...
+
+    @property
+    def tx(self) -> Transaction: ...
+
+    def record_published(self, envelopes: list[EventEnvelope]) -> None: ...
+
+
+class DetachedContext:
+    """A transition prepared outside a transaction, to be written in one trip
+    (:meth:`Transition.save_statement`); reading the log (a wait's scan) needs a real one."""
+
+    def __init__(self, core: Core, scope: TenantScope) -> None:
+        self.core = core
+        self.scope = scope
+        self.published: list[EventEnvelope] = []
+
+    @property
+    def tx(self) -> Transaction:
+        raise RuntimeError("this transition is detached: it cannot read or write by itself")
+
+    def record_published(self, envelopes: list[EventEnvelope]) -> None:
+        self.published.extend(envelopes)
+
+
 @dataclass
 class Transition:
     """Changes to one instance, written by :meth:`save` in the caller's transaction."""
 
-    ctx: TransactionContext
+    ctx: TransitionContext
     definition: WorkflowDefinition
     original: WorkflowInstance
     actor: str | None = None
@@ -415,6 +461,15 @@ class Transition:
         self, *, new: bool, expect_owner: str | None = None, at_head: bool = False
     ) -> WorkflowInstance | None:
         """The instance, its history and its events in one statement (wf_save / wf_start)."""
+        statement = self.save_statement(new=new, expect_owner=expect_owner, at_head=at_head)
+        row = await self.ctx.tx.fetch_one(statement.query, statement.params)
+        return await self.saved(statement, row)
+
+    def save_statement(
+        self, *, new: bool = False, expect_owner: str | None = None, at_head: bool = False
+    ) -> SaveStatement:
+        """The one statement that writes this transition (adapters with ``wf_save``), to run
+        in a transaction (:meth:`save`) or in one trip; then :meth:`saved` reads its row."""
         entries = [{"actor": self.actor, **entry} for entry in self._history]
         prepared = [prepare_event(e) for e in self._events]
         self._history.clear()
@@ -422,7 +477,8 @@ class Transition:
         current = self._prepared(new=new)
         if not new:  # the compare-and-set is on the stored row version
             current = replace(current, row_version=self.original.row_version)
-        row = await self.store.save_in_one(
+        query, params = save_statement(
+            self.ctx.scope,
             current,
             new=new,
             entries=entries,
@@ -430,11 +486,25 @@ class Transition:
             expect_owner=expect_owner,
             at_head=at_head,
         )
+        return SaveStatement(query, params, prepared)
+
+    async def saved(self, statement: SaveStatement, row: Row | None) -> WorkflowInstance | None:
+        """The stored instance from the statement's row (None: not written), its new events
+        recorded for dispatch after the commit."""
         if row is None:
             return None
         tenant = self.ctx.scope.tenant_id
-        appended = await appended_from(self.ctx.tx, tenant, prepared, row["appended"])
-        self.ctx.record_published(appended.new)
+        stored = row["appended"]
+        if len(stored) != len(statement.events):  # an event id stored before: look it up
+            appended = await appended_from(self.ctx.tx, tenant, statement.events, stored)
+            self.ctx.record_published(appended.new)
+        else:
+            by_id = {item[0]: item for item in stored}
+            envelopes = [
+                event.envelope(tenant, _stored_row(by_id[event.event_id]))
+                for event in statement.events
+            ]
+            self.ctx.record_published(envelopes)
         return WorkflowInstance.from_row(row)
 
     async def _save_records(self) -> PendingAppend:
@@ -449,6 +519,18 @@ class Transition:
 
     async def _published(self, append: PendingAppend) -> None:
         self.ctx.record_published((await append.finish()).new)
+
+
+@dataclass(frozen=True, slots=True)
+class SaveStatement:
+    query: str
+    params: dict[str, Any]
+    events: list[PreparedEvent]
+
+
+def _stored_row(item: list[Any]) -> Row:
+    """One ``appended`` item, ``[event_id, position, tx_id, recorded_at]``, as a row."""
+    return {"position": item[1], "tx_id": item[2], "recorded_at": datetime.fromisoformat(item[3])}
 
 
 def idempotency_key(instance: WorkflowInstance, step_name: str) -> str:

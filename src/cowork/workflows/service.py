@@ -15,9 +15,9 @@ from cowork.service import TenantService
 from cowork.tenancy import validate_id, validate_limit
 from cowork.workflows.actions import ActionHandler
 from cowork.workflows.definition import WorkflowDefinition
-from cowork.workflows.engine import register_definition, start_instance
+from cowork.workflows.engine import register_definition, start_instance, starting
 from cowork.workflows.executor import PENDING_WARN_SECONDS
-from cowork.workflows.machine import Transition
+from cowork.workflows.machine import DetachedContext, Transition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
 from cowork.workflows.store import PendingAction, WorkflowStore
 
@@ -111,45 +111,58 @@ class WorkflowsService(TenantService):
             validate_id(idempotency_key, "idempotency_key")
         data = validate_document(mapping_arg(input, "input"), what="input", max_bytes=256 * 1024)
         engine = await self._core.workflows.engine(self._scope)
-        engine_started: WorkflowInstance | None = None
-        async with self._transaction() as ctx:
-            store = WorkflowStore(ctx.tx, self._scope)
+        definitions = _versions_of(engine.cache.by_version.values(), workflow_id, version)
+        if not definitions:  # registered by another process since the cache was loaded
+            async with self._transaction(read_only=True) as ctx:
+                await engine.cache.refresh(WorkflowStore(ctx.tx, self._scope), force=True)
             definitions = _versions_of(engine.cache.by_version.values(), workflow_id, version)
-            if not definitions:  # registered by another process since the cache was loaded
-                await engine.cache.refresh(store, force=True)
-                definitions = _versions_of(engine.cache.by_version.values(), workflow_id, version)
-            if not definitions:
-                raise NotFound(
-                    f"no workflow {workflow_id!r}"
-                    + (f" version {version}" if version is not None else "")
-                    + " is registered; call rt.workflows.register(...) first"
-                )
-            definition = max(definitions, key=lambda d: d.version)
-            key = definition.correlation_key(data)
-            if key is None:
-                missing = [k for k in definition.correlation if data.get(k) is None]
-                raise ValidationError(
-                    f"input lacks the correlation field(s) {missing} of {workflow_id!r}"
-                )
-            start_key = f"manual:{idempotency_key or new_id()}"
-            instance = await start_instance(
-                ctx,
-                definition,
-                start_key=start_key,
-                correlation_key=key,
-                event=None,
-                input_data=data,
-                event_cursor=None,  # the log's head, read by the insert itself
-                run_inline=False,
-                lease=engine.lease_for_start(definition) if self._bound is None else None,
+        if not definitions:
+            raise NotFound(
+                f"no workflow {workflow_id!r}"
+                + (f" version {version}" if version is not None else "")
+                + " is registered; call rt.workflows.register(...) first"
             )
-            if instance is None:
-                instance = await store.by_start_key(workflow_id, start_key)
-                assert instance is not None
-            else:
-                engine_started = instance
-        if engine_started is not None:
-            engine.take_over(engine_started)
+        definition = max(definitions, key=lambda d: d.version)
+        key = definition.correlation_key(data)
+        if key is None:
+            missing = [k for k in definition.correlation if data.get(k) is None]
+            raise ValidationError(
+                f"input lacks the correlation field(s) {missing} of {workflow_id!r}"
+            )
+        start_key = f"manual:{idempotency_key or new_id()}"
+        options: dict[str, Any] = {
+            "start_key": start_key,
+            "correlation_key": key,
+            "event": None,
+            "input_data": data,
+            "event_cursor": None,  # the log's head, read by the insert itself
+            "run_inline": False,
+        }
+        instance: WorkflowInstance | None
+        if self._bound is None and self._core.database.has_query("wf_start"):
+            # One statement sent in one trip (the start needs nothing read first).
+            detached = DetachedContext(self._core, self._scope)
+            transition = await starting(
+                detached, definition, lease=engine.lease_for_start(definition), **options
+            )
+            statement = transition.save_statement(new=True, at_head=True)
+            [rows] = await self._core.database.run_in_one_trip(
+                [(statement.query, statement.params)], tenant_id=self._scope.tenant_id
+            )
+            instance = await transition.saved(statement, rows[0] if rows else None)
+            self._core.committed(self._scope.tenant_id, detached.published)
+        else:
+            async with self._transaction() as ctx:
+                lease = engine.lease_for_start(definition) if self._bound is None else None
+                instance = await start_instance(ctx, definition, lease=lease, **options)
+        if instance is None:  # the idempotency key was used: that start's instance
+            async with self._transaction(read_only=True) as ctx:
+                instance = await WorkflowStore(ctx.tx, self._scope).by_start_key(
+                    workflow_id, start_key
+                )
+            assert instance is not None
+        elif self._bound is None:
+            engine.take_over(instance)
         self._wake()
         return instance
 

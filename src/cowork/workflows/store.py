@@ -13,7 +13,7 @@ from cowork.tenancy import TenantScope
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
 
-__all__ = ["PendingAction", "WorkflowStore"]
+__all__ = ["PendingAction", "WorkflowStore", "save_statement"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,47 +247,16 @@ class WorkflowStore:
         ``row_version``, given as ``instance.row_version``, and ``expect_owner``'s lease) with
         its history and events in one statement (adapters with ``wf_save``); None when the
         insert or the compare-and-set did not happen, and then nothing was written."""
-        common = self._params(
-            instance_id=instance.instance_id,
-            status=instance.status.value,
-            step_index=instance.step_index,
-            state=Json(instance.state),
-            attempts=instance.attempts,
-            last_error=instance.last_error,
-            wake_at=instance.wake_at,
-            event_tx_id=instance.event_cursor[0],
-            event_position=instance.event_cursor[1],
-            # A start may lease the instance to an executor; a saved transition releases it
-            # unless the executor keeps it for the instance's next step.
-            lease_owner=instance.lease_owner,
-            lease_expires_at=instance.lease_expires_at,
-            ended_at=instance.ended_at,
-            action=instance.action,
-            entries=Json(history_items(entries)),
+        query, params = save_statement(
+            self.scope,
+            instance,
+            new=new,
+            entries=entries,
             batch=batch,
+            expect_owner=expect_owner,
+            at_head=at_head,
         )
-        if new:
-            return await self.tx.fetch_one(
-                "wf_start",
-                {
-                    **common,
-                    "workflow_id": instance.workflow_id,
-                    "workflow_version": instance.workflow_version,
-                    "correlation_key": instance.correlation_key,
-                    "start_key": instance.start_key,
-                    "at_head": at_head,
-                    "now": instance.created_at,
-                },
-            )
-        return await self.tx.fetch_one(
-            "wf_save",
-            {
-                **common,
-                "row_version": instance.row_version,
-                "expect_owner": expect_owner,
-                "now": instance.updated_at,
-            },
-        )
+        return await self.tx.fetch_one(query, params)
 
     async def update(
         self, instance: WorkflowInstance, *, expect_owner: str | None = None, **fields: Any
@@ -364,6 +333,57 @@ class PendingUpdate:
                 f"version {self._instance.row_version})"
             )
         return WorkflowInstance.from_row(rows[0])
+
+
+def save_statement(
+    scope: TenantScope,
+    instance: WorkflowInstance,
+    *,
+    new: bool,
+    entries: list[dict[str, Any]],
+    batch: JsonText,
+    expect_owner: str | None = None,
+    at_head: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """The one statement (``wf_start`` or ``wf_save``) and parameters of
+    :meth:`WorkflowStore.save_in_one`, to run in a transaction or in one trip."""
+    common = {
+        "tenant_id": scope.tenant_id,
+        "owner_id": scope.owner_id,
+        "instance_id": instance.instance_id,
+        "status": instance.status.value,
+        "step_index": instance.step_index,
+        "state": Json(instance.state),
+        "attempts": instance.attempts,
+        "last_error": instance.last_error,
+        "wake_at": instance.wake_at,
+        "event_tx_id": instance.event_cursor[0],
+        "event_position": instance.event_cursor[1],
+        # A start may lease the instance to an executor; a saved transition releases it
+        # unless the executor keeps it for the instance's next step.
+        "lease_owner": instance.lease_owner,
+        "lease_expires_at": instance.lease_expires_at,
+        "ended_at": instance.ended_at,
+        "action": instance.action,
+        "entries": Json(history_items(entries)),
+        "batch": batch,
+    }
+    if new:
+        return "wf_start", {
+            **common,
+            "workflow_id": instance.workflow_id,
+            "workflow_version": instance.workflow_version,
+            "correlation_key": instance.correlation_key,
+            "start_key": instance.start_key,
+            "at_head": at_head,
+            "now": instance.created_at,
+        }
+    return "wf_save", {
+        **common,
+        "row_version": instance.row_version,
+        "expect_owner": expect_owner,
+        "now": instance.updated_at,
+    }
 
 
 def history_items(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

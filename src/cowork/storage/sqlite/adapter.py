@@ -201,6 +201,9 @@ class SqliteDatabase:
     def queries(self) -> QuerySet:
         return self._queries
 
+    def has_query(self, query: str) -> bool:
+        return query in self._queries
+
     def __repr__(self) -> str:
         return f"SqliteDatabase({self.display_url!r})"
 
@@ -311,6 +314,13 @@ class SqliteDatabase:
                 except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
                     raise translate(exc) from None
             return await self.run(work)
+
+    async def run_in_one_trip(
+        self, statements: Sequence[tuple[str, Params]], *, tenant_id: str
+    ) -> list[list[Row]]:
+        """The statements in one transaction (SQLite has no round trips to save)."""
+        async with self.transaction(tenant_id=tenant_id) as tx:
+            return [await tx.fetch_all(query, params) for query, params in statements]
 
     def _run_alone_inline(self, conn: sqlite3.Connection, text: str, params: Params) -> list[Row]:
         encoded = encode_params(params)
