@@ -299,3 +299,48 @@ async def _host_clock_of(proc: LineProcess) -> float:
     line = await proc.wait_prefix("READY ", 5)
     parts = line.split()
     return float(parts[3]) - time.time() if len(parts) > 3 else 0.0
+
+
+# -- an event that commits while a step enters its wait is not missed ----------------------------
+async def test_an_event_committed_while_a_step_enters_its_wait_advances_it(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor's checkpoint scans the log for the wait's event, then commits the wait.
+    An event that commits between the scan and that commit must still advance the instance:
+    the engine's consumer, handling it, waits for the checkpoint's row lock and re-reads."""
+    from cowork.workflows import machine
+
+    scanned = asyncio.Event()
+    resume = asyncio.Event()
+    original = machine.read_events
+    pause_once = [True]
+
+    async def slow_scan(*args: Any, **kwargs: Any) -> Any:
+        page = await original(*args, **kwargs)
+        if pause_once[0]:
+            pause_once[0] = False
+            scanned.set()
+            await resume.wait()  # the event commits now, after this scan's snapshot
+        return page
+
+    monkeypatch.setattr(machine, "read_events", slow_scan)
+    async with await cowork.open(pg_url, tenant_id="agents", worker=True) as rt:
+
+        @rt.workflows.action("prepare")
+        async def prepare(ctx: ActionContext) -> None:
+            return None  # no writes: the checkpoint holds no xid while it scans
+
+        await rt.workflows.register(
+            _definition(
+                "racer",
+                ActionStep(name="prepare", action="prepare"),
+                cowork.WaitStep(name="approved", event="race:approved"),
+            )
+        )
+        started = await rt.workflows.start("racer", input={"key": "r1"})
+        await asyncio.wait_for(scanned.wait(), 10)
+        await rt.events.publish("race:approved", {"key": "r1"})
+        await asyncio.sleep(0.5)  # the engine's consumer reaches the event meanwhile
+        resume.set()
+        done = await rt.workflows.wait(started.instance_id, timeout=15)
+        assert done.status is InstanceStatus.COMPLETED, done

@@ -127,6 +127,7 @@ class Transition:
     _events: list[NewEvent] = field(default_factory=list)
     _history: list[dict[str, Any]] = field(default_factory=list)
     _lease: tuple[str, datetime] | None = None
+    _row_locked: bool = False
 
     def __post_init__(self) -> None:
         self.current = self.original
@@ -382,7 +383,15 @@ class Transition:
         )
 
     async def _scan_for(self, step: WaitStep) -> bool:
-        """Look in the log for a matching event after the instance's cursor (visible now)."""
+        """Look in the log for a matching event after the instance's cursor (visible now).
+
+        The instance's row is locked first (once per transition, by an executor's transition;
+        the engine's consumer holds it already): an event committed after this scan's
+        snapshot is then handled by the consumer only once this transition has committed the
+        wait (its row lock makes the consumer wait and re-read), so it is not missed."""
+        if not self._row_locked:
+            await self.store.lock(self.original.instance_id)
+            self._row_locked = True
         tenant = self.ctx.scope.tenant_id
         cursor = self.current.event_cursor
         while True:
