@@ -190,7 +190,10 @@ class Executor:
             self._maybe_due = len(claimed) == wanted  # a full batch: more may be due
             batch.extend(claimed)
         for instance in batch:
-            self._spawn(instance)
+            # A step already running here whose lease had lapsed and was claimed again by
+            # us: its lane goes on (the fresh lease is ours), no second lane.
+            if instance.instance_id not in self._running:
+                self._spawn(instance)
         if batch:
             return
         if self._running:
