@@ -203,10 +203,22 @@ async def test_eight_processes_lose_nothing_and_stay_flat(pg_url: str, tmp_path:
         assert not set(acked) - in_log, f"acknowledged but not in the log: {len(acked)}"
         load_events = {e.event_id for e in log if e.event_type.startswith("load:")}
         end_to_end: list[float] = []
+        by_id = {e.event_id: e for e in log}
+        checkpoints = {i.consumer_id: i for i in await rt.consumers.list()}
         for c in consumers:
             seen: dict[str, float] = results[c.name]["seen"]
             missing = (set(acked) | load_events) - set(seen)
-            assert not missing, f"{c.name} never handled {len(missing)}: {sorted(missing)[:5]}"
+            details = [
+                (i, by_id[i].event_type, by_id[i].cursor, by_id[i].recorded_at.isoformat())
+                for i in sorted(missing)[:5]
+                if i in by_id
+            ]
+            info = checkpoints.get(c.name)
+            assert not missing, (
+                f"{c.name} never handled {len(missing)}: {details}; its checkpoint "
+                f"{None if info is None else (info.last_position, info.parked)}, "
+                f"{len(seen)} seen, {results[c.name]['redeliveries']} redelivered"
+            )
             end_to_end += [seen[i] - began for i, began in acked.items()]
 
         # -- workflows: every instance completed, no duplicate transition ---------------------
