@@ -236,9 +236,16 @@ async def test_worker_kills_complete_every_workflow_exactly_once(
         assert set(transitions.values()) == {1}, [k for k, n in transitions.items() if n != 1][:10]
 
         # -- durable consumers handled everything, checkpoints at the head --------------------
+        # The head is the last event in commit order, which is not always the highest
+        # position: a transaction that took its id early (a workflow transition updates its
+        # instance first) may append after a later one has drawn a lower position.
+        async def log_head() -> int:
+            events = [e async for e in rt.events.iterate()]
+            return events[-1].position
+
         async def consumers_at_head() -> list[cowork.ConsumerInfo] | None:
             infos = await rt.consumers.list()
-            head = max(e.position for e in [e async for e in rt.events.iterate()])
+            head = await log_head()
             ids = {c.consumer_id for c in infos}
             if {kill_app.AUDIT_CONSUMER, "cowork.workflows"} - ids:
                 return None
@@ -249,8 +256,8 @@ async def test_worker_kills_complete_every_workflow_exactly_once(
         while (infos := await consumers_at_head()) is None:
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"consumers not at the head after {SETTLE_TIMEOUT}s: "
-                    f"{await rt.consumers.list()}\n{fleet.tails()}"
+                    f"consumers not at the head (position {await log_head()}) after "
+                    f"{SETTLE_TIMEOUT}s: {await rt.consumers.list()}\n{fleet.tails()}"
                 )
             await asyncio.sleep(0.2)
         assert all(c.parked == 0 for c in infos), infos
