@@ -16,6 +16,7 @@ from cowork.events.bus import LocalBus
 from cowork.events.envelope import EventEnvelope
 from cowork.ids import new_id
 from cowork.migrations import MigrationReport
+from cowork.storage.grouping import GroupedTrips
 from cowork.storage.port import Database
 from cowork.workflows.actions import ActionRegistry
 
@@ -38,6 +39,9 @@ class Core:
     ) -> None:
         self.settings = settings
         self.database = database
+        # One-statement writes (workflow starts, step checkpoints) of concurrent callers
+        # share a transaction (group commit).
+        self.trips = GroupedTrips(database)
         self.degraded_reason = degraded_reason
         self.migrations = migrations
         self.run_worker = run_worker
@@ -87,4 +91,5 @@ class Core:
         if self._consumers is not None:
             await self._consumers.close()
         await self.bus.close()
+        await self.trips.close()
         await self.database.close()

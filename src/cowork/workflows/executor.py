@@ -438,8 +438,8 @@ class Executor:
         if keep:
             transition.keep_lease(self.worker_id, self.lease_seconds)
         statement = transition.save_statement(expect_owner=self.worker_id)
-        [rows] = await self.core.database.run_in_one_trip(
-            [(statement.query, statement.params)], tenant_id=self.scope.tenant_id
+        rows = await self.core.trips.run(
+            statement.query, statement.params, tenant_id=self.scope.tenant_id
         )
         saved = await transition.saved(statement, rows[0] if rows else None)
         if saved is None:

@@ -146,8 +146,8 @@ class WorkflowsService(TenantService):
                 detached, definition, lease=engine.lease_for_start(definition), **options
             )
             statement = transition.save_statement(new=True, at_head=True)
-            [rows] = await self._core.database.run_in_one_trip(
-                [(statement.query, statement.params)], tenant_id=self._scope.tenant_id
+            rows = await self._core.trips.run(
+                statement.query, statement.params, tenant_id=self._scope.tenant_id
             )
             instance = await transition.saved(statement, rows[0] if rows else None)
             self._core.committed(self._scope.tenant_id, detached.published)

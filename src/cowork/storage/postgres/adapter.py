@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
+import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg.abc import Query
-from psycopg.adapt import Dumper
+from psycopg.adapt import Dumper, Transformer
 from psycopg.pq import Format
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -29,6 +30,8 @@ from cowork.storage.port import Backend, Health, Json, JsonText, Params, Pending
 from cowork.storage.postgres.errors import translate
 from cowork.storage.postgres.migrations_session import PostgresMigrationSession
 from cowork.storage.postgres.notify import PostgresWakeups
+from cowork.storage.postgres.rows import names_row, returns_rows
+from cowork.storage.postgres.script import ScriptCompiler
 from cowork.storage.postgres.tls import secure_url
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
@@ -36,10 +39,10 @@ from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 __all__ = ["PostgresDatabase"]
 
 PgConnection = psycopg.AsyncConnection[DictRow]
+_log = logging.getLogger("cowork.storage")
 # Enters a tenant's scope; the flag says whether the transaction may append events (readers'
 # commit horizons wait only for transactions that may; see 0002_tenant_horizon.sql).
 _ENTER_TENANT = b"SELECT cowork_enter_tenant(%s, %s)"
-_PLACEHOLDER = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")
 # The '*' scope as cowork_enter_tenant('*', true) enters it (see 0002_tenant_horizon.sql), spelled
 # out so that it also works before the migrations have run.
 _ENTER_ANY_TENANT = (
@@ -217,7 +220,10 @@ class PostgresDatabase:
         self._statement_timeout_ms = int(statement_timeout_seconds * 1000)
         self._application_name = application_name
         self._queries = load_queries("cowork.storage.postgres")
-        self._renamed_queries: dict[tuple[str, int], str] = {}
+        self._scripts = ScriptCompiler(self._queries)
+        self._prepared_on: weakref.WeakKeyDictionary[PgConnection, set[str]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._pool: AsyncConnectionPool[PgConnection] | None = None
         self._wakeups = PostgresWakeups(self.connect)
         self._pool_check: asyncio.Task[None] | None = None
@@ -377,51 +383,69 @@ class PostgresDatabase:
         self, statements: Sequence[tuple[str, Params]], *, tenant_id: str
     ) -> list[list[Row]]:
         # One simple-query message: BEGIN, the tenant scope, the statements, COMMIT, with the
-        # parameters bound by psycopg on the client (quoted by each type's dumper). It costs
-        # a third of a pipelined transaction's client CPU and one round trip. An error aborts
-        # the rest of the message; the transaction is then rolled back here.
+        # parameters bound on the client (quoted by each type's dumper; see script.py) and
+        # the named statements EXECUTEd from a per-connection PREPARE (planned once). It
+        # costs a third of a pipelined transaction's client CPU and one round trip. An error
+        # aborts the rest of the message; the transaction is then rolled back here.
         pool = self._require_pool()
-        text, params = self._script(statements, tenant_id)
         try:
             async with pool.connection() as conn:
-                cursor = psycopg.AsyncClientCursor(conn)
                 try:
-                    await cursor.execute(text, params)
-                    results: list[list[Row]] = []
-                    index = 0
-                    while True:
-                        if 2 <= index < 2 + len(statements):
-                            rows = await cursor.fetchall() if cursor.description else []
-                            results.append(rows)
-                        index += 1
-                        if not cursor.nextset():
-                            break
-                except BaseException:
-                    await _rollback_quietly(conn)
-                    raise
+                    return await self._run_script(conn, statements, tenant_id)
+                except psycopg.errors.InvalidSqlStatementName:
+                    # The session lost its prepared statements (DISCARD ALL, a pooler
+                    # between us and the server): prepare again, once.
+                    self._prepared_on.pop(conn, None)
+                    return await self._run_script(conn, statements, tenant_id)
         except (psycopg.Error, UnicodeError) as exc:
             raise self._failed(exc) from None
+
+    async def _run_script(
+        self, conn: PgConnection, statements: Sequence[tuple[str, Params]], tenant_id: str
+    ) -> list[list[Row]]:
+        script = self._scripts.script(
+            (("BEGIN", {}), ("SELECT cowork_enter_tenant(%(scope)s, true)", {"scope": tenant_id})),
+            statements,
+            (("COMMIT", {}),),
+        )
+        if script.prepared:
+            await self._prepare(conn, script.prepared)
+            if any(name in self._scripts.unpreparable for name in script.prepared):
+                return await self._run_script(conn, statements, tenant_id)
+        text = script.bind(Transformer.from_context(conn))
+        cursor = conn.cursor(row_factory=names_row)
+        try:
+            await cursor.execute(text, prepare=False)
+            results: list[list[Row]] = []
+            index = 0
+            while True:
+                if 2 <= index < 2 + len(statements):
+                    results.append(await cursor.fetchall() if returns_rows(cursor) else [])
+                index += 1
+                if not cursor.nextset():
+                    break
+        except BaseException:
+            await _rollback_quietly(conn)
+            raise
         return results
 
-    def _script(
-        self, statements: Sequence[tuple[str, Params]], tenant_id: str
-    ) -> tuple[str, dict[str, Any]]:
-        """The transaction as one text, each statement's parameters renamed apart."""
-        parts = ["BEGIN", "SELECT cowork_enter_tenant(%(_scope)s, true)"]
-        params: dict[str, Any] = {"_scope": tenant_id}
-        for index, (query, values) in enumerate(statements):
-            parts.append(self._renamed(query, index))
-            params.update({f"s{index}_{key}": value for key, value in values.items()})
-        parts.append("COMMIT")
-        return ";\n".join(parts), params
-
-    def _renamed(self, query: str, index: int) -> str:
-        key = (query, index)
-        text = self._renamed_queries.get(key)
-        if text is None:
-            text = _PLACEHOLDER.sub(rf"%(s{index}_\1)s", self._queries[query])
-            self._renamed_queries[key] = text
-        return text
+    async def _prepare(self, conn: PgConnection, names: Sequence[str]) -> None:
+        """PREPARE on this connection the named queries it has not prepared yet; a query the
+        server will not prepare (it cannot infer a parameter's type) is sent inline from
+        then on."""
+        done = self._prepared_on.setdefault(conn, set())
+        for name in names:
+            if name in done:
+                continue
+            try:
+                await conn.execute(self._scripts.prepare(name), prepare=False)
+            except psycopg.errors.DuplicatePreparedStatement:
+                pass
+            except (psycopg.errors.IndeterminateDatatype, psycopg.errors.AmbiguousParameter):
+                _log.warning("query %s cannot be prepared; it is sent inline", name)
+                self._scripts.unpreparable.add(name)
+                continue
+            done.add(name)
 
     def _failed(self, exc: psycopg.Error | UnicodeError) -> CoworkError:
         error = translate(exc, secrets=self._secrets)
