@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import os
 import shutil
-import signal
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -160,7 +158,7 @@ async def test_200_two_second_steps_overlap_with_a_pool_of_four(pg_url: str) -> 
     print(f"\n200 x 2 s steps, pool 4, concurrency 32: {elapsed:.1f} s, peak overlap {peak}")
 
 
-# -- 3. a crash mid-step re-runs only that step -------------------------------------------------
+# -- workers in their own processes (3. is in tests/contract/test_step_crash.py) ---------------
 Spawn = Callable[..., Awaitable[LineProcess]]
 
 
@@ -207,47 +205,6 @@ async def admin(pg_url: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
 async def _runs(admin: psycopg.AsyncConnection[Any]) -> list[tuple[str, int, str, float | None]]:
     cur = await admin.execute(f"SELECT step, pid, idem, ended FROM {TABLE} ORDER BY id")
     return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
-
-
-async def test_a_worker_killed_during_step_two_resumes_at_step_two(
-    pg_url: str, admin: psycopg.AsyncConnection[Any], spawn: Spawn
-) -> None:
-    async with await cowork.open(pg_url, tenant_id=TENANT, worker=False) as rt:
-        await rt.workflows.register(DEFINITION)
-        started = await rt.workflows.start(DEFINITION.workflow_id, input={"n": 1})
-        first = await spawn("worker-1", "--hang-step", "step-2")
-        await first.wait_prefix("READY ", 30)
-        hanging = await first.wait_prefix("HANGING ", 30)
-        assert hanging.split()[2] == "step-2"
-        os.kill(first.pid, signal.SIGKILL)
-        await first.wait_exit(10)
-        second = await spawn("worker-2")
-        await second.wait_prefix("READY ", 30)
-        done = await rt.workflows.wait(started.instance_id, timeout=60)  # after the lease
-        assert done.status is InstanceStatus.COMPLETED, done.last_error
-        history = await rt.workflows.history(started.instance_id)
-        ran_events = [
-            e.payload async for e in rt.events.iterate() if e.event_type == "test:action:ran"
-        ]
-        assert await second.terminate() == 0
-
-    runs = await _runs(admin)
-    assert [(step, pid) for step, pid, _, _ in runs] == [
-        ("step-1", first.pid),
-        ("step-2", first.pid),
-        ("step-2", second.pid),
-        ("step-3", second.pid),
-    ], "step 1 ran again, or step 2 / 3 did not run where expected"
-    assert runs[1][2] == runs[2][2], "the re-run of step 2 got another idempotency key"
-    assert runs[0][2] != runs[1][2] != runs[3][2]
-    assert runs[1][3] is None  # the killed execution never ended
-    completed = [h.step_name for h in history if h.kind == "step_completed"]
-    assert completed == list(STEPS), "a step's result appears more than once (or not at all)"
-    assert [(p["step"], p["pid"]) for p in ran_events] == [
-        ("step-1", first.pid),
-        ("step-2", second.pid),
-        ("step-3", second.pid),
-    ], "the killed attempt's transactional part was committed"
 
 
 # -- 7. a host clock running ahead never steals a live lease -------------------------------------
