@@ -1,4 +1,4 @@
-"""Benchmarks of Cowork foundation (MISSION section 9), each figure beside its raw baseline.
+"""Benchmarks of Cowork foundation, each figure beside its raw baseline.
 
 Run the whole suite with ``bash benchmarks/run.sh``; see ``docs/performance.md``.
 """

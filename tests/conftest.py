@@ -2,7 +2,7 @@
 
 Every test that takes ``database`` (or ``database_url``) runs once on SQLite and once on
 PostgreSQL. Without a reachable PostgreSQL the PostgreSQL half skips, unless ``CI=true`` or
-``COWORK_INTEGRATION_REQUIRE_DB=true`` (or the seed's ``COWORK_INTEGRATION_REQUIRE_DOCKER``),
+``COWORK_INTEGRATION_REQUIRE_DB=true`` (or its older name ``COWORK_INTEGRATION_REQUIRE_DOCKER``),
 where it fails.
 """
 

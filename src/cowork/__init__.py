@@ -7,65 +7,75 @@ Start with :func:`open`::
 
     async with await cowork.open() as rt:      # embedded SQLite file by default
         print(rt.durable, await rt.health())
+
+The names below are imported on first use (PEP 562), so that ``import cowork`` and the
+``cowork`` command line start fast: the drivers, pydantic and the services load only when
+something asks for them.
 """
 
-from cowork.blackboard import (
-    ArtifactDiff,
-    ArtifactVersion,
-    BlackboardEntry,
-    DiffChange,
-    Feedback,
-    FeedbackComment,
-    FeedbackSeverity,
-    FeedbackStatus,
-)
-from cowork.config import Settings, load_settings
-from cowork.consumers import ConsumerOptions, DurableSubscription
-from cowork.consumers.service import ConsumerInfo, ParkedEvent
-from cowork.errors import (
-    ConfigError,
-    CoworkError,
-    DefinitionConflict,
-    InvalidEventType,
-    InvalidExpectedVersion,
-    InvalidTransition,
-    MigrationError,
-    MigrationIntegrityError,
-    MigrationLockTimeout,
-    NotFound,
-    PayloadRejected,
-    PersistenceError,
-    PersistenceUnavailable,
-    RuntimeClosed,
-    SchemaNotReady,
-    StorageConflict,
-    TenantViolation,
-    ValidationError,
-    VersionConflict,
-    WorkflowError,
-    WorkspaceNotActive,
-)
-from cowork.events.envelope import EventEnvelope, NewEvent
-from cowork.runtime import Runtime
-from cowork.runtime import open_runtime as open
-from cowork.snapshots import Snapshot
-from cowork.storage.port import Health
-from cowork.tenancy import TenantScope
-from cowork.transaction import TransactionContext
-from cowork.workflows import (
-    ActionContext,
-    ActionStep,
-    BranchCase,
-    BranchStep,
-    CompleteStep,
-    FailStep,
-    HistoryEntry,
-    InstanceStatus,
-    WaitStep,
-    WorkflowDefinition,
-    WorkflowInstance,
-)
-from cowork.workspaces import Workspace, WorkspaceStatus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cowork.blackboard import (
+        ArtifactDiff,
+        ArtifactVersion,
+        BlackboardEntry,
+        DiffChange,
+        Feedback,
+        FeedbackComment,
+        FeedbackSeverity,
+        FeedbackStatus,
+    )
+    from cowork.config import Settings, load_settings
+    from cowork.consumers import ConsumerOptions, DurableSubscription
+    from cowork.consumers.service import ConsumerInfo, ParkedEvent
+    from cowork.errors import (
+        ConfigError,
+        CoworkError,
+        DefinitionConflict,
+        InvalidEventType,
+        InvalidExpectedVersion,
+        InvalidTransition,
+        MigrationError,
+        MigrationIntegrityError,
+        MigrationLockTimeout,
+        NotFound,
+        PayloadRejected,
+        PersistenceError,
+        PersistenceUnavailable,
+        RuntimeClosed,
+        SchemaNotReady,
+        StorageConflict,
+        TenantViolation,
+        ValidationError,
+        VersionConflict,
+        WorkflowError,
+        WorkspaceNotActive,
+    )
+    from cowork.events.envelope import EventEnvelope, NewEvent
+    from cowork.runtime import Runtime
+    from cowork.runtime import open_runtime as open
+    from cowork.snapshots import Snapshot
+    from cowork.storage.port import Health
+    from cowork.tenancy import TenantScope
+    from cowork.transaction import TransactionContext
+    from cowork.workflows import (
+        ActionContext,
+        ActionStep,
+        BranchCase,
+        BranchStep,
+        CompleteStep,
+        FailStep,
+        HistoryEntry,
+        InstanceStatus,
+        WaitStep,
+        WorkflowDefinition,
+        WorkflowInstance,
+    )
+    from cowork.workspaces import Workspace, WorkspaceStatus
 
 __version__ = "0.1.0"
 
@@ -128,3 +138,77 @@ __all__ = [
     "load_settings",
     "open",
 ]
+
+# name -> (module, attribute): what ``cowork.<name>`` resolves to on first access.
+_LAZY: dict[str, tuple[str, str]] = {
+    "ActionContext": ("cowork.workflows", "ActionContext"),
+    "ActionStep": ("cowork.workflows", "ActionStep"),
+    "ArtifactDiff": ("cowork.blackboard", "ArtifactDiff"),
+    "ArtifactVersion": ("cowork.blackboard", "ArtifactVersion"),
+    "BlackboardEntry": ("cowork.blackboard", "BlackboardEntry"),
+    "BranchCase": ("cowork.workflows", "BranchCase"),
+    "BranchStep": ("cowork.workflows", "BranchStep"),
+    "CompleteStep": ("cowork.workflows", "CompleteStep"),
+    "ConfigError": ("cowork.errors", "ConfigError"),
+    "ConsumerInfo": ("cowork.consumers.service", "ConsumerInfo"),
+    "ConsumerOptions": ("cowork.consumers", "ConsumerOptions"),
+    "CoworkError": ("cowork.errors", "CoworkError"),
+    "DefinitionConflict": ("cowork.errors", "DefinitionConflict"),
+    "DiffChange": ("cowork.blackboard", "DiffChange"),
+    "DurableSubscription": ("cowork.consumers", "DurableSubscription"),
+    "EventEnvelope": ("cowork.events.envelope", "EventEnvelope"),
+    "FailStep": ("cowork.workflows", "FailStep"),
+    "Feedback": ("cowork.blackboard", "Feedback"),
+    "FeedbackComment": ("cowork.blackboard", "FeedbackComment"),
+    "FeedbackSeverity": ("cowork.blackboard", "FeedbackSeverity"),
+    "FeedbackStatus": ("cowork.blackboard", "FeedbackStatus"),
+    "Health": ("cowork.storage.port", "Health"),
+    "HistoryEntry": ("cowork.workflows", "HistoryEntry"),
+    "InstanceStatus": ("cowork.workflows", "InstanceStatus"),
+    "InvalidEventType": ("cowork.errors", "InvalidEventType"),
+    "InvalidExpectedVersion": ("cowork.errors", "InvalidExpectedVersion"),
+    "InvalidTransition": ("cowork.errors", "InvalidTransition"),
+    "load_settings": ("cowork.config", "load_settings"),
+    "MigrationError": ("cowork.errors", "MigrationError"),
+    "MigrationIntegrityError": ("cowork.errors", "MigrationIntegrityError"),
+    "MigrationLockTimeout": ("cowork.errors", "MigrationLockTimeout"),
+    "NewEvent": ("cowork.events.envelope", "NewEvent"),
+    "NotFound": ("cowork.errors", "NotFound"),
+    "open": ("cowork.runtime", "open_runtime"),
+    "ParkedEvent": ("cowork.consumers.service", "ParkedEvent"),
+    "PayloadRejected": ("cowork.errors", "PayloadRejected"),
+    "PersistenceError": ("cowork.errors", "PersistenceError"),
+    "PersistenceUnavailable": ("cowork.errors", "PersistenceUnavailable"),
+    "Runtime": ("cowork.runtime", "Runtime"),
+    "RuntimeClosed": ("cowork.errors", "RuntimeClosed"),
+    "SchemaNotReady": ("cowork.errors", "SchemaNotReady"),
+    "Settings": ("cowork.config", "Settings"),
+    "Snapshot": ("cowork.snapshots", "Snapshot"),
+    "StorageConflict": ("cowork.errors", "StorageConflict"),
+    "TenantScope": ("cowork.tenancy", "TenantScope"),
+    "TenantViolation": ("cowork.errors", "TenantViolation"),
+    "TransactionContext": ("cowork.transaction", "TransactionContext"),
+    "ValidationError": ("cowork.errors", "ValidationError"),
+    "VersionConflict": ("cowork.errors", "VersionConflict"),
+    "WaitStep": ("cowork.workflows", "WaitStep"),
+    "WorkflowDefinition": ("cowork.workflows", "WorkflowDefinition"),
+    "WorkflowError": ("cowork.errors", "WorkflowError"),
+    "WorkflowInstance": ("cowork.workflows", "WorkflowInstance"),
+    "Workspace": ("cowork.workspaces", "Workspace"),
+    "WorkspaceNotActive": ("cowork.errors", "WorkspaceNotActive"),
+    "WorkspaceStatus": ("cowork.workspaces", "WorkspaceStatus"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'cowork' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -41,6 +41,16 @@ Environment variable / setting                  Default            Meaning
 ``COWORK_WORKER_STOP_GRACE_SECONDS`` /          ``8``              on shutdown, how long a running
 ``stop_grace_seconds``                                             step may finish before it is
                                                                    rolled back and released
+``COWORK_EVENT_MAX_BYTES`` /                    ``65536``          largest event payload, and
+``event_max_bytes``                                                metadata, as compact UTF-8 JSON
+                                                                   in bytes (16 to 2**30)
+``COWORK_EVENT_MAX_STRING_LENGTH`` /            ``4096``           longest string in an event, in
+``event_max_string_length``                                        characters (32 to 2**28)
+``COWORK_EVENT_MAX_DEPTH`` /                    ``8``              deepest nesting in an event
+``event_max_depth``                                                (top level = 1; 1 to 100)
+``COWORK_REDACT_KEYS`` / ``redact_keys``        (none)             more key names whose values are
+                                                                   redacted in events (comma-
+                                                                   separated, or a list in a file)
 ``COWORK_CONFIG_FILE``                          (none)             config file to read (environment
                                                                    only; or ``config_file=``)
 =============================================== ================== =================================
@@ -56,7 +66,10 @@ Any string value, from any source, may hold ``${secret:NAME}`` placeholders: the
 the ``secret_provider`` given to :func:`load_settings`, then the environment variable ``NAME``.
 
 Default database: ``sqlite:///<data dir>/cowork.db`` where the data directory is ``data_dir``,
-else ``$XDG_DATA_HOME/cowork``, else ``~/.local/share/cowork``.
+else ``$XDG_DATA_HOME/cowork``, else ``~/.local/share/cowork``; that directory is created on
+first use. Other SQLite URLs read as SQLAlchemy reads them (``cowork.storage.sqlite.url``):
+``sqlite:////abs/path.db`` is absolute, ``sqlite:///rel.db`` relative to the current directory,
+and the file's directory must exist.
 
 Errors are :class:`~cowork.errors.ConfigError`; they name the environment variable (or the
 setting and its source) and never show a connection string or a secret.
@@ -104,10 +117,11 @@ class SecretProvider(Protocol):
 
 @dataclass(frozen=True)
 class _Spec:
-    kind: Literal["str", "optstr", "bool", "int", "float", "path", "level", "format"]
+    kind: Literal["str", "optstr", "bool", "int", "float", "path", "level", "format", "keys"]
     env: tuple[str, ...]
     minimum: float | None = None
     exclusive: bool = False  # minimum itself not allowed
+    maximum: int | None = None
 
 
 _SPECS: dict[str, _Spec] = {
@@ -139,6 +153,13 @@ _SPECS: dict[str, _Spec] = {
     "workflow_lease_seconds": _Spec("float", ("COWORK_WORKFLOW_LEASE_SECONDS",), 0, exclusive=True),
     "workflow_concurrency": _Spec("int", ("COWORK_WORKFLOW_CONCURRENCY",), 1),
     "stop_grace_seconds": _Spec("float", ("COWORK_WORKER_STOP_GRACE_SECONDS",), 0),
+    # Event payload limits and redaction (cowork.events.sanitize.SanitizePolicy, same bounds).
+    "event_max_bytes": _Spec("int", ("COWORK_EVENT_MAX_BYTES",), 16, maximum=1 << 30),
+    "event_max_string_length": _Spec(
+        "int", ("COWORK_EVENT_MAX_STRING_LENGTH",), 32, maximum=1 << 28
+    ),
+    "event_max_depth": _Spec("int", ("COWORK_EVENT_MAX_DEPTH",), 1, maximum=100),
+    "redact_keys": _Spec("keys", ("COWORK_REDACT_KEYS",)),
 }
 #: Settings whose values are never shown in an error message.
 _SECRET_SETTINGS = frozenset({"database_url"})
@@ -185,13 +206,20 @@ class Settings(BaseSettings):
     workflow_lease_seconds: float = Field(default=30.0, gt=0)
     workflow_concurrency: int = Field(default=4, ge=1)
     stop_grace_seconds: float = Field(default=8.0, ge=0)
+    event_max_bytes: int = Field(default=65536, ge=16, le=1 << 30)
+    event_max_string_length: int = Field(default=4096, ge=32, le=1 << 28)
+    event_max_depth: int = Field(default=8, ge=1, le=100)
+    redact_keys: tuple[str, ...] = ()
 
     _resolved_secrets: tuple[str, ...] = PrivateAttr(default=())
+    #: Where each setting not left at its default came from (its label in error messages).
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def __init__(self, **values: Any) -> None:
         resolver = SecretResolver(None, os.environ)
-        merged = _merge([_explicit_values(values)], resolver)
-        _init_settings(self, merged, tuple(resolver.resolved))
+        layers: list[_Layer] = [_explicit_values(values)]
+        merged = _merge(layers, resolver)
+        _init_settings(self, merged, tuple(resolver.resolved), _given_sources(layers))
 
     @classmethod
     def settings_customise_sources(
@@ -225,8 +253,39 @@ class Settings(BaseSettings):
         return "sqlite:///" + str(default_data_dir(self.data_dir) / "cowork.db")
 
     def is_memory_only(self) -> bool:
-        """True when the effective database is ``memory://`` (nothing survives the process)."""
-        return self.effective_database_url().startswith("memory://")
+        """True when the effective database is in memory (nothing survives the process):
+        ``memory://``, or ``sqlite://`` / ``sqlite:///:memory:`` as SQLAlchemy reads them."""
+        url = self.effective_database_url()
+        return url.startswith("memory://") or url in (
+            "sqlite://",
+            "sqlite:///",
+            "sqlite:///:memory:",
+        )
+
+    def required_reason(self) -> str:
+        """What made ``persistence_required`` true, for error messages: the environment
+        variable (``COWORK_PERSISTENCE_REQUIRED is true``), the config file, or the caller."""
+        found = self._required_source()
+        if found is None:
+            return (
+                "the caller passed required=True; cowork commands and the worker pass it so "
+                "that they never fall back to memory"
+            )
+        name, where = found
+        return f"{name} is true{where}"
+
+    def required_remedy(self) -> str:
+        """``", or set <it> to false"`` naming where it was set; empty when the caller asked."""
+        found = self._required_source()
+        return "" if found is None else f", or set {found[0]} to false{found[1]}"
+
+    def _required_source(self) -> tuple[str, str] | None:
+        """(variable or key, " in config file F" or ""); None for an explicit argument."""
+        label = self._sources.get("persistence_required", "persistence_required (default)")
+        if label.endswith("(explicit argument)"):
+            return None
+        name, _, rest = label.partition(" (from ")
+        return name, f" in {rest.removesuffix(')')}" if rest else ""
 
     def redacted_url(self) -> str:
         """The effective database URL with its password masked, fit for logs."""
@@ -380,6 +439,8 @@ def _convert(spec: _Spec, raw: Any, label: str, secret: bool) -> Any:
         if chosen not in allowed:
             raise ConfigError(f"{label} must be one of {', '.join(allowed)}{got}")
         return chosen
+    if spec.kind == "keys":
+        return _keys(raw, text, label, got)
     number = _number(spec.kind == "int", raw, text)
     if number is None:
         noun = "an integer" if spec.kind == "int" else "a number"
@@ -390,7 +451,25 @@ def _convert(spec: _Spec, raw: Any, label: str, secret: bool) -> Any:
         op = ">" if spec.exclusive else ">="
         shown = "" if secret else f", got {number}"
         raise ConfigError(f"{label} must be {op} {spec.minimum:g}{shown}")
+    if spec.maximum is not None and number > spec.maximum:
+        shown = "" if secret else f", got {number}"
+        raise ConfigError(f"{label} must be <= {spec.maximum}{shown}")
     return number
+
+
+def _keys(raw: Any, text: str | None, label: str, got: str) -> tuple[str, ...]:
+    """Key names: a comma-separated string or a list of strings; blanks between commas are
+    skipped, duplicates dropped."""
+    items = text.split(",") if text is not None else raw
+    if isinstance(items, set | frozenset):
+        items = sorted(items, key=str)
+    if not isinstance(items, list | tuple) or not all(isinstance(k, str) for k in items):
+        raise ConfigError(f"{label} must be key names separated by commas, or a list{got}")
+    keys = tuple(dict.fromkeys(k.strip() for k in items if k.strip()))
+    for key in keys:
+        if not key.strip("_-. "):  # compared without _ - . and spaces: nothing left
+            raise ConfigError(f"{label}: {key!r} is not a key name; use letters or digits")
+    return keys
 
 
 def _number(integer: bool, raw: Any, text: str | None) -> int | float | None:
@@ -413,13 +492,24 @@ def _number(integer: bool, raw: Any, text: str | None) -> int | float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _init_settings(target: Settings, values: Mapping[str, Any], secrets: tuple[str, ...]) -> None:
+def _given_sources(layers: list[_Layer]) -> dict[str, str]:
+    """Each given setting's label, from the highest layer that holds it."""
+    return {name: label for layer in layers for name, (label, _) in layer.items()}
+
+
+def _init_settings(
+    target: Settings,
+    values: Mapping[str, Any],
+    secrets: tuple[str, ...],
+    sources: dict[str, str],
+) -> None:
     try:
         BaseSettings.__init__(target, **values)
     except pydantic.ValidationError as exc:  # a backstop: _merge checks everything first
         names = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
         raise ConfigError(f"invalid setting(s): {', '.join(names) or 'unknown'}") from None
     target._resolved_secrets = secrets
+    target._sources = sources
 
 
 def load_settings(
@@ -446,5 +536,5 @@ def load_settings(
     resolver = SecretResolver(secret_provider, env)
     values = _merge(layers, resolver)
     settings = Settings.__new__(Settings)
-    _init_settings(settings, values, tuple(resolver.resolved))
+    _init_settings(settings, values, tuple(resolver.resolved), _given_sources(layers))
     return settings

@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cowork.clock import DatabaseClock
 from cowork.config import Settings
 from cowork.events.bus import LocalBus
 from cowork.events.envelope import EventEnvelope
+from cowork.events.sanitize import SanitizePolicy
 from cowork.ids import new_id
 from cowork.migrations import MigrationReport
 from cowork.storage.grouping import GroupedTrips
@@ -56,6 +58,16 @@ class Core:
         self._workflows: WorkflowManager | None = None
         self.actions = ActionRegistry()
         self.clock = DatabaseClock()
+        # How every event is sanitised (limits and extra secret keys from the settings): over
+        # a limit is rejected, unless a caller asks for truncation (then it is recorded in
+        # the event's metadata).
+        self.event_policy = SanitizePolicy(
+            max_bytes=settings.event_max_bytes,
+            max_string=settings.event_max_string_length,
+            max_depth=settings.event_max_depth,
+            extra_secret_keys=frozenset(settings.redact_keys),
+        )
+        self.truncating_event_policy = replace(self.event_policy, truncate=True)
 
     @property
     def consumers(self) -> ConsumerManager:

@@ -8,7 +8,15 @@ import sys
 from datetime import UTC, datetime
 from typing import Literal
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "describe_error"]
+
+
+def describe_error(exc: BaseException) -> str:
+    """``KeyError: 'workspaceId'``: the exception's type and the first line of its message, for
+    one log line (``str()`` of a KeyError alone is ``'workspaceId'``, which says nothing)."""
+    lines = str(exc).strip().splitlines()
+    name = type(exc).__name__
+    return f"{name}: {lines[0]}" if lines else name
 
 
 class JsonFormatter(logging.Formatter):

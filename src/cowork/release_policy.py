@@ -1,4 +1,4 @@
-"""The production deliverable policy (seed: releases hold code, docs and tests only).
+"""The production deliverable policy: a release holds code, docs and tests only.
 
 :func:`check_tree` lists what a release tree must not contain: build artifacts (``dist/``,
 ``build/``, wheels, eggs, bytecode, caches), logs, virtual environments, local databases,

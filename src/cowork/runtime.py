@@ -4,8 +4,9 @@
 when none is configured), applies pending migrations (``COWORK_PERSISTENCE_AUTO_MIGRATE``) and
 returns a :class:`Runtime`.
 
-Required mode (``COWORK_PERSISTENCE_REQUIRED=true``) fails fast, saying why, when the database
-cannot be reached or migrated, or when the configuration would run memory-only. Without it, an
+Required mode (``COWORK_PERSISTENCE_REQUIRED=true``, the config file's ``persistence_required``
+or ``required=True``) fails fast when the database cannot be reached or migrated, or is in
+memory; the message names which of the three made persistence required. Without it, an
 unreachable database degrades to ``memory://`` with one loud warning, and the runtime reports
 ``durable == False`` with the reason in ``degraded_reason``.
 """
@@ -128,6 +129,13 @@ class Runtime:
             task.add_done_callback(_log_engine_failure)
         return Runtime(core, scope)
 
+    async def tenants(self) -> list[str]:
+        """Every tenant with events in this database, in id order (a cross-tenant read for
+        operators: ``cowork tenants`` and the worker's discovery)."""
+        async with self._open_core().database.transaction(tenant_id=None, read_only=True) as tx:
+            rows = await tx.fetch_all("tenants_known")
+        return [r["tenant_id"] for r in rows]
+
     # -- services -----------------------------------------------------------------------------
     def _open_core(self) -> Core:
         if self._core.closed:
@@ -198,6 +206,12 @@ class Runtime:
         return self._core.clock.now()
 
     async def close(self) -> None:
+        """Stop this runtime's workers and close the database (every view of it at once).
+
+        Running workflow steps get ``stop_grace_seconds`` to finish. Durable consumers running
+        here first handle the events committed before the close, for at most another
+        ``stop_grace_seconds``, and save their checkpoints; what is left (or held by a consumer
+        whose lease another process has) is delivered by the next process that runs them."""
         await self._core.close()
 
     async def __aenter__(self) -> Self:
@@ -272,22 +286,15 @@ async def open_runtime(
     )
     scope = TenantScope(settings.tenant_id, settings.owner_id)
     url = settings.effective_database_url()
-    if settings.persistence_required and settings.is_memory_only():
-        raise ConfigError(
-            "COWORK_PERSISTENCE_REQUIRED is true but the configured database is memory:// "
-            "(nothing would survive the process); set COWORK_DATABASE_URL to postgresql://… "
-            "or sqlite:///path"
-        )
-    db = create_database(url, settings)
+    db = create_database(url, settings)  # required mode: refuses an in-memory database
     degraded: str | None = None
     try:
         await db.open()
     except PersistenceUnavailable as exc:
         if settings.persistence_required:
             raise PersistenceUnavailable(
-                "persistence is required (COWORK_PERSISTENCE_REQUIRED or required=True) and "
-                f"the database "
-                f"is unreachable: {exc}"
+                f"persistence is required ({settings.required_reason()}) and the database is "
+                f"unreachable: {exc}"
             ) from None
         degraded = str(exc)
         _log.warning(
@@ -303,8 +310,7 @@ async def open_runtime(
         await db.close()
         if settings.persistence_required and isinstance(exc, MigrationError | SchemaNotReady):
             raise type(exc)(
-                "persistence is required (COWORK_PERSISTENCE_REQUIRED or required=True) and "
-                f"the database "
+                f"persistence is required ({settings.required_reason()}) and the database "
                 f"could not be migrated: {exc}"
             ) from None
         raise

@@ -46,8 +46,10 @@ class TenantService:
     async def _emit(
         self, ctx: TransactionContext, events: Sequence[NewEvent]
     ) -> list[EventEnvelope]:
-        """Append events in the operation's own transaction (transactional outbox)."""
-        prepared = [prepare_event(event) for event in events]
+        """Append events in the operation's own transaction (transactional outbox); a value
+        over the configured limits is rejected (the operation writes nothing)."""
+        policy = self._core.event_policy
+        prepared = [prepare_event(event, policy=policy) for event in events]
         appended = await append_events(ctx.tx, self._scope.tenant_id, prepared)
         ctx.record_published(appended.new)
         return appended.envelopes

@@ -1,4 +1,4 @@
-"""Chaos: PostgreSQL stopped and started in the middle of a mixed load (issue 8, acceptance 1).
+"""Chaos: PostgreSQL stopped and started in the middle of a mixed load.
 
 A throwaway cluster (never the shared server) serves three runtimes of one process, all with
 the embedded worker (``worker=True``). While they run
@@ -252,7 +252,7 @@ class Load:
                     self.workspace_id,
                     key,
                     {"n": n, "key": key},
-                    source="chaos",
+                    actor="chaos",
                     expected_version=known,
                 ),
             )
@@ -381,7 +381,7 @@ async def test_database_restart_loses_no_acknowledged_operation(
     try:
         for rt in runtimes:
             await rt.workflows.register(DEFINITION)
-        workspace = await rt_a.workspaces.create(name="chaos", created_by="chaos")
+        workspace = await rt_a.workspaces.create(name="chaos", actor="chaos")
         sub = rt_b.events.subscribe("chaos:*", record, consumer_id="chaos-recorder")
         await sub
         load = Load(runtimes, workspace.workspace_id)

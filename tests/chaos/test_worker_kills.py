@@ -1,4 +1,4 @@
-"""Chaos: workflow worker processes SIGKILLed at random during a long run (issue 8, acceptance 2).
+"""Chaos: workflow worker processes SIGKILLed at random during a long run.
 
 Two ``cowork worker`` processes (``python -m cowork --database-url URL worker --tenant T --app
 tests.chaos.kill_app:setup``) run the three-action-step workflow of :mod:`tests.chaos.kill_app`

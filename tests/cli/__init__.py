@@ -1,1 +1,1 @@
-"""CLI, worker and demo tests (issue 6)."""
+"""CLI, worker and demo tests."""

@@ -65,26 +65,24 @@ async def seed(url: str) -> Seed:
     """Fill ``url`` (migrated or not) with a little of everything, for tenant ``acme``."""
     async with await cowork.open(url, tenant_id=TENANT, owner_id="owner-acme", worker=True) as rt:
         ws = rt.workspaces
-        alpha = await ws.create(
-            name="Alpha", project_id="proj-1", created_by="alice", members=["alice"]
-        )
+        alpha = await ws.create(name="Alpha", project_id="proj-1", actor="alice", members=["alice"])
         await ws.add_member(alpha.workspace_id, "bob", actor="alice")
-        beta = await ws.create(name="Beta", project_id="proj-2", created_by="bob")
+        beta = await ws.create(name="Beta", project_id="proj-2", actor="bob", members=[])
         await ws.close(beta.workspace_id, actor="bob")
-        gone = await ws.create(name="Gone", project_id="proj-2", created_by="bob")
+        gone = await ws.create(name="Gone", project_id="proj-2", actor="bob", members=[])
         await ws.delete(gone.workspace_id, actor="bob")
 
         bb = rt.blackboard
-        await bb.put(alpha.workspace_id, "spec", {"goal": "ship"}, source="alice")
+        await bb.put(alpha.workspace_id, "spec", {"goal": "ship"}, actor="alice")
         await bb.put(
             alpha.workspace_id,
             "spec",
             {"goal": "ship it", "risks": ["load"]},
-            source="bob",
+            actor="bob",
             artifact_type="plan",
             expected_version=1,
         )
-        await bb.put(alpha.workspace_id, "notes", {"text": "hello"}, source="bob")
+        await bb.put(alpha.workspace_id, "notes", {"text": "hello"}, actor="bob")
 
         def picky(event: EventEnvelope) -> None:
             if event.event_type == "custom:poison":
@@ -129,7 +127,7 @@ async def seed(url: str) -> Seed:
         events = tuple([(e.position, e.event_type) async for e in rt.events.iterate()])
 
         other = rt.for_tenant(OTHER_TENANT, owner_id="owner-zeta")
-        zeta = await other.workspaces.create(name="Zeta secret", created_by="zed")
+        zeta = await other.workspaces.create(name="Zeta secret", actor="zed")
     return Seed(
         url=url,
         alpha=alpha.workspace_id,

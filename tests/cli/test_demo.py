@@ -1,4 +1,4 @@
-"""Issue 6, acceptance 1: ``cowork demo`` on the embedded SQLite default exits 0, and its output
+"""``cowork demo`` on the embedded SQLite default exits 0, and its output
 shows both built-in workflows completed and the instance a new worker resumed; it runs twice on
 the same data directory; and the README's first command does all that in a fresh clone.
 

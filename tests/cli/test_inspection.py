@@ -1,4 +1,4 @@
-"""Issue 6, acceptance 3: every inspection and operation command, as a table and as ``--json``,
+"""Every inspection and operation command, as a table and as ``--json``,
 against a database seeded through the Python API (SQLite, then PostgreSQL).
 
 The commands run in-process through click's ``CliRunner`` with ``--database-url`` and
@@ -202,7 +202,7 @@ def test_workspace_create(seeded: Seed) -> None:
             "create",
             "--name",
             "Gamma",
-            "--created-by",
+            "--actor",
             "carol",
             "--project",
             "proj-9",
@@ -225,35 +225,35 @@ def test_workspace_create(seeded: Seed) -> None:
             "create",
             "--name",
             "Delta",
-            "--created-by",
+            "--actor",
             "dave",
             "--description",
             "for scripts",
         )
     )
     assert created["name"] == "Delta" and created["description"] == "for scripts"
-    assert created["members"] == [] and created["created_by"] == "dave"
+    assert created["members"] == ["dave"] and created["created_by"] == "dave"
     assert created["tenant_id"] == TENANT and created["status"] == "active"
     listed = {w["workspace_id"] for w in ok_json(invoke(seeded.url, "--json", "workspace", "list"))}
     assert {new_id, created["workspace_id"]} <= listed
 
 
 def test_workspace_lifecycle_table(seeded: Seed) -> None:
-    def run(action: str) -> str:
-        return ok(invoke(seeded.url, "workspace", action, seeded.alpha, "--actor", "alice"))
+    def run(action: str, *extra: str) -> str:
+        return ok(invoke(seeded.url, "workspace", action, seeded.alpha, "--actor", "alice", *extra))
 
     assert run("close").strip() == f"workspace {seeded.alpha} is closed"
     assert run("open").strip() == f"workspace {seeded.alpha} is active"
     assert run("archive").strip() == f"workspace {seeded.alpha} is archived"
-    assert run("delete").strip() == f"workspace {seeded.alpha} is deleted"
+    assert run("delete", "--yes").strip() == f"workspace {seeded.alpha} is deleted"
     listed = ok(invoke(seeded.url, "workspace", "list"))
     assert seeded.alpha not in listed
 
 
 def test_workspace_lifecycle_json(seeded: Seed) -> None:
-    def run(action: str) -> dict[str, Any]:
+    def run(action: str, *extra: str) -> dict[str, Any]:
         result: dict[str, Any] = ok_json(
-            invoke(seeded.url, "--json", "workspace", action, seeded.alpha)
+            invoke(seeded.url, "--json", "workspace", action, seeded.alpha, *extra)
         )
         assert result["workspace_id"] == seeded.alpha
         return result
@@ -263,7 +263,7 @@ def test_workspace_lifecycle_json(seeded: Seed) -> None:
     opened = run("open")
     assert opened["status"] == "active" and opened["closed_at"] is None
     assert run("archive")["status"] == "archived"
-    deleted = run("delete")
+    deleted = run("delete", "--yes")  # no terminal to confirm on: --yes
     assert deleted["status"] == "deleted" and deleted["deleted_at"] is not None
 
 
@@ -323,7 +323,7 @@ def test_blackboard_get(seeded: Seed) -> None:
     assert json.loads(body) == {"goal": "ship"}
     entry = ok_json(invoke(seeded.url, "--json", "blackboard", "get", seeded.alpha, "spec"))
     assert entry["artifact_key"] == "spec" and entry["version"] == 2
-    assert entry["artifact_type"] == "plan" and entry["source"] == "bob"
+    assert entry["artifact_type"] == "plan" and entry["actor"] == "bob"
     assert entry["payload"] == {"goal": "ship it", "risks": ["load"]}
     v1 = ok_json(
         invoke(seeded.url, "--json", "blackboard", "get", seeded.alpha, "spec", "--version", "1")
@@ -340,7 +340,7 @@ def test_blackboard_history(seeded: Seed) -> None:
     assert [r[:3] for r in rows] == [["1", "create", "alice"], ["2", "update", "bob"]]
     assert rows[0][4] == '{"goal":"ship"}'
     items = ok_json(invoke(seeded.url, "--json", "blackboard", "history", seeded.alpha, "spec"))
-    assert [(v["version"], v["operation"], v["source"]) for v in items] == [
+    assert [(v["version"], v["operation"], v["actor"]) for v in items] == [
         (1, "create", "alice"),
         (2, "update", "bob"),
     ]
@@ -359,7 +359,7 @@ def test_blackboard_put(seeded: Seed) -> None:
             seeded.alpha,
             "spec",
             '{"goal": "ship v3", "risks": [], "owners": {}}',
-            "--source",
+            "--actor",
             "carol",
             "--expected-version",
             "2",
@@ -375,7 +375,7 @@ def test_blackboard_put(seeded: Seed) -> None:
             seeded.alpha,
             "todo",
             "[1, 2, []]",
-            "--source",
+            "--actor",
             "dave",
             "--type",
             "list",
@@ -385,19 +385,19 @@ def test_blackboard_put(seeded: Seed) -> None:
     )
     assert entry["artifact_key"] == "todo" and entry["version"] == 1
     assert entry["payload"] == [1, 2, []] and entry["artifact_type"] == "list"
-    assert entry["source"] == "dave"
+    assert entry["actor"] == "dave"
     current = ok_json(invoke(seeded.url, "--json", "blackboard", "get", seeded.alpha, "spec"))
     assert current["payload"] == {"goal": "ship v3", "risks": [], "owners": {}}
-    assert current["version"] == 3 and current["source"] == "carol"
+    assert current["version"] == 3 and current["actor"] == "carol"
     assert current["artifact_type"] == "document"
 
     stale = invoke(
-        seeded.url, "blackboard", "put", seeded.alpha, "spec", "{}", "--source", "x",
+        seeded.url, "blackboard", "put", seeded.alpha, "spec", "{}", "--actor", "x",
         "--expected-version", "1",
     )  # fmt: skip
     assert stale.exit_code == 1, stale.output
     assert "3" in single_error_line(stale)  # names the current version
-    closed = invoke(seeded.url, "blackboard", "put", seeded.beta, "k", "{}", "--source", "x")
+    closed = invoke(seeded.url, "blackboard", "put", seeded.beta, "k", "{}", "--actor", "x")
     assert closed.exit_code != 0
     single_error_line(closed)
 

@@ -1,4 +1,4 @@
-"""The README's workflow example runs verbatim (issue 12, acceptance 9): its worker module under
+"""The README's workflow example runs verbatim: its worker module under
 ``cowork worker --app my_agents:setup`` started from the module's directory, and its client
 script beside it, on both backends."""
 

@@ -1,4 +1,4 @@
-"""Issue 6, acceptance 4: a user mistake exits non-zero with a one-line message, no traceback.
+"""A user mistake exits non-zero with a one-line message, no traceback.
 
 Every case runs ``python -m cowork`` as a real process (with ``HOME`` and ``COWORK_DATA_DIR`` in
 the test's temporary directory, so no default database outside it is touched). Exit codes are
@@ -149,7 +149,7 @@ def test_bad_json_payload_for_blackboard_put(cowork_cli: Run, sqlite_url: str) -
         "ws",
         "spec",
         "{not json",
-        "--source",
+        "--actor",
         "a",
     )
     assert "PAYLOAD is not JSON" in usage_error(result)

@@ -1,4 +1,4 @@
-"""``cowork worker`` logs in plain or JSON form (issue 6), on the embedded SQLite database.
+"""``cowork worker`` logs in plain or JSON form, on the embedded SQLite database.
 
 With ``--log-format json`` every line the worker writes to stderr is one JSON object, so that a
 log shipper can parse the stream; with ``plain`` the lines are for people.

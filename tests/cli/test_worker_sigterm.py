@@ -1,4 +1,4 @@
-"""Issue 6, acceptance 2: ``cowork worker`` receives SIGTERM during a workflow; it exits 0
+"""``cowork worker`` receives SIGTERM during a workflow; it exits 0
 within 10 s, and a new worker resumes the instance without waiting for a lease to expire.
 
 The workflow (``clitest-sigterm``) is: ``slow`` (an action of ``tests/cli/slow_app.py`` that

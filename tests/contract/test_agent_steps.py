@@ -1,4 +1,4 @@
-"""Workflow steps sized for agents (MISSION 4.9, issue 12), on both backends.
+"""Workflow steps sized for agents, on both backends.
 
 An action runs outside any database transaction: what it must write exactly once goes through
 ``ctx.at_completion`` (or a ``transactional=True`` step); a trigger reaches its action; the
@@ -139,7 +139,7 @@ async def test_a_trigger_starts_the_version_registered_before_it_in_log_order(
 
 # -- exactly-once writes, outside the action's await --------------------------------------------
 async def test_completion_writes_commit_with_the_step_and_not_before(rt: cowork.Runtime) -> None:
-    ws = await rt.workspaces.create(name="Out", created_by="alice")
+    ws = await rt.workspaces.create(name="Out", actor="alice")
     release = asyncio.Event()
     registered = asyncio.Event()
 
@@ -147,7 +147,7 @@ async def test_completion_writes_commit_with_the_step_and_not_before(rt: cowork.
     async def slow(ctx: ActionContext) -> dict[str, Any]:
         @ctx.at_completion
         async def write(tx: TransactionContext) -> None:
-            await tx.blackboard.put(ws.workspace_id, "out", {"ok": True}, source="agent")
+            await tx.blackboard.put(ws.workspace_id, "out", {"ok": True}, actor="agent")
             await tx.events.publish("agent:wrote", {"key": ctx.input["key"]})
 
         registered.set()
@@ -197,7 +197,7 @@ async def test_cancel_reaches_a_running_action_within_a_second(
     database_url: str, where: str
 ) -> None:
     async with await cowork.open(database_url, tenant_id=TENANT, worker=True) as rt:
-        ws = await rt.workspaces.create(name="Cancel", created_by="alice")
+        ws = await rt.workspaces.create(name="Cancel", actor="alice")
         running = asyncio.Event()
         cancelled_at: list[float] = []
 
@@ -205,7 +205,7 @@ async def test_cancel_reaches_a_running_action_within_a_second(
         async def long_call(ctx: ActionContext) -> None:
             @ctx.at_completion
             async def write(tx: TransactionContext) -> None:
-                await tx.blackboard.put(ws.workspace_id, "partial", {"n": 1}, source="agent")
+                await tx.blackboard.put(ws.workspace_id, "partial", {"n": 1}, actor="agent")
 
             running.set()
             try:
@@ -338,7 +338,7 @@ async def test_a_start_inside_a_transaction_commits_or_rolls_back_with_it(
     assert await rt.workflows.get(gone.instance_id) is None
 
     async with rt.transaction() as tx:
-        ws = await tx.workspaces.create(name="With a flow", created_by="alice")
+        ws = await tx.workspaces.create(name="With a flow", actor="alice")
         kept = await tx.workflows.start("txstart", input={"key": ws.workspace_id})
     stored = await rt.workflows.get(kept.instance_id)
     assert stored is not None and stored.correlation_key == f'["{ws.workspace_id}"]'
@@ -350,7 +350,7 @@ async def test_a_start_inside_a_transaction_commits_or_rolls_back_with_it(
 
 # -- built-ins ----------------------------------------------------------------------------------
 async def test_initial_members_satisfy_the_provisioning_member_step(rt: cowork.Runtime) -> None:
-    ws = await rt.workspaces.create(name="Team", created_by="alice", members=["bob", "carol"])
+    ws = await rt.workspaces.create(name="Team", actor="alice", members=["bob", "carol"])
     added = [
         e.payload["memberId"]
         for e in await _events(rt, "workspace:member:added")
@@ -369,7 +369,7 @@ async def test_initial_members_satisfy_the_provisioning_member_step(rt: cowork.R
         return current is not None and current.step_index == 2
 
     await eventually(at_artifact_step, timeout=DEADLINE, what="member step passed")
-    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 1}, source="bob")
+    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 1}, actor="bob")
     done = await rt.workflows.wait(instance.instance_id, timeout=DEADLINE)
     assert done.status is InstanceStatus.COMPLETED
 
@@ -404,7 +404,7 @@ async def test_a_worker_that_loses_its_lease_cancels_its_action_and_commits_noth
     database_url: str,
 ) -> None:
     async with await cowork.open(database_url, tenant_id=TENANT, worker=True) as rt:
-        ws = await rt.workspaces.create(name="Fenced", created_by="alice")
+        ws = await rt.workspaces.create(name="Fenced", actor="alice")
         running = asyncio.Event()
         cancelled = asyncio.Event()
 
@@ -412,7 +412,7 @@ async def test_a_worker_that_loses_its_lease_cancels_its_action_and_commits_noth
         async def call(ctx: ActionContext) -> dict[str, Any]:
             @ctx.at_completion
             async def write(tx: TransactionContext) -> None:
-                await tx.blackboard.put(ws.workspace_id, "fenced", {"n": 1}, source="agent")
+                await tx.blackboard.put(ws.workspace_id, "fenced", {"n": 1}, actor="agent")
 
             running.set()
             try:

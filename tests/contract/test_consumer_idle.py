@@ -1,4 +1,4 @@
-"""A durable consumer at the head of the log waits for commits it wants (MISSION 4.7).
+"""A durable consumer at the head of the log waits for commits it wants.
 
 Commits of only skipped event types (other patterns, or types the pre-filter refuses) do not
 make it re-read the log, and the checkpoint past such events is written lazily (within

@@ -1,4 +1,4 @@
-"""Durable consumers contract (MISSION 4.7): checkpoints, leases, retries, dead letters.
+"""Durable consumers contract: checkpoints, leases, retries, dead letters.
 
 Runs on both backends via ``database_url``. Most tests use ``subscribe_fast`` (test-sized
 ``ConsumerOptions`` through the runtime's internal consumer manager); the plain

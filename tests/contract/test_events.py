@@ -1,4 +1,4 @@
-"""Event log and in-process bus contract (MISSION 4.7): both backends via ``database_url``."""
+"""Event log and in-process bus contract: both backends via ``database_url``."""
 
 from __future__ import annotations
 

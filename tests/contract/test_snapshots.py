@@ -1,4 +1,4 @@
-"""Snapshot contract (MISSION 4.6, 4.8): capture, list, get and restore without rewriting history.
+"""Snapshot contract: capture, list, get and restore without rewriting history.
 
 Runs on both backends through ``database_url``.
 """
@@ -41,22 +41,24 @@ async def workspace_state(rt: cowork.Runtime, wid: str) -> dict[str, Any]:
 
 async def populated(rt: cowork.Runtime) -> tuple[str, dict[str, str]]:
     ws = await rt.workspaces.create(
-        name="Snap", created_by="alice", members=["alice", "bob"], metadata={"m": []}
+        name="Snap", actor="alice", members=["alice", "bob"], metadata={"m": []}
     )
     wid = ws.workspace_id
-    await rt.blackboard.put(wid, "plan", {"v": 1, "steps": []}, source="a", artifact_type="plan")
-    await rt.blackboard.put(wid, "plan", {"v": 2, "steps": ["x"]}, source="a", artifact_type="plan")
-    await rt.blackboard.put(wid, "notes", ["n1"], source="b")
-    await rt.blackboard.put(wid, "stable", {"same": True}, source="b")
-    await rt.blackboard.put(wid, "dropped", {"d": 1}, source="b")
-    await rt.blackboard.delete(wid, "dropped", source="b")
-    open_fb = await rt.blackboard.add_feedback(
-        wid, author_id="bob", body="open", artifact_key="plan"
+    await rt.blackboard.put(wid, "plan", {"v": 1, "steps": []}, actor="a", artifact_type="plan")
+    await rt.blackboard.put(wid, "plan", {"v": 2, "steps": ["x"]}, actor="a", artifact_type="plan")
+    await rt.blackboard.put(wid, "notes", ["n1"], actor="b")
+    await rt.blackboard.put(wid, "stable", {"same": True}, actor="b")
+    await rt.blackboard.put(wid, "dropped", {"d": 1}, actor="b")
+    await rt.blackboard.delete(wid, "dropped", actor="b")
+    open_fb = await rt.blackboard.add_feedback(wid, actor="bob", body="open", artifact_key="plan")
+    working = await rt.blackboard.add_feedback(wid, actor="bob", body="working")
+    await rt.blackboard.update_feedback(
+        working.workspace_id, working.feedback_id, actor="bob", status="in_progress"
     )
-    working = await rt.blackboard.add_feedback(wid, author_id="bob", body="working")
-    await rt.blackboard.update_feedback(working.feedback_id, actor="bob", status="in_progress")
-    done = await rt.blackboard.add_feedback(wid, author_id="bob", body="done")
-    await rt.blackboard.update_feedback(done.feedback_id, actor="bob", status="addressed")
+    done = await rt.blackboard.add_feedback(wid, actor="bob", body="done")
+    await rt.blackboard.update_feedback(
+        done.workspace_id, done.feedback_id, actor="bob", status="addressed"
+    )
     return wid, {
         "open": open_fb.feedback_id,
         "working": working.feedback_id,
@@ -72,9 +74,9 @@ async def test_create_captures_state_members_artifacts_and_open_feedback(
 ) -> None:
     wid, fb = await populated(rt)
     seen = len(await settled_log(rt))
-    snap = await rt.snapshots.create(wid, created_by="alice", label="before review")
+    snap = await rt.snapshots.create(wid, actor="alice", label="before review")
     assert isinstance(snap, Snapshot)
-    assert (snap.workspace_id, snap.label, snap.created_by) == (wid, "before review", "alice")
+    assert (snap.workspace_id, snap.label, snap.actor) == (wid, "before review", "alice")
     assert (snap.tenant_id, snap.owner_id) == ("t1", "owner-a")
     content = snap.content
     assert content["members"] == ["alice", "bob"]
@@ -95,33 +97,34 @@ async def test_create_captures_state_members_artifacts_and_open_feedback(
     assert event.payload["snapshotId"] == snap.snapshot_id
     assert event.payload["artifactCount"] == 3
 
-    got = await rt.snapshots.get(snap.snapshot_id)
+    got = await rt.snapshots.get(snap.workspace_id, snap.snapshot_id)
     assert got == snap
-    second = await rt.snapshots.create(wid, created_by="bob")
+    second = await rt.snapshots.create(wid, actor="bob")
     listed = await rt.snapshots.list(wid)
     assert [s.snapshot_id for s in listed] == [snap.snapshot_id, second.snapshot_id]
-    assert await rt.snapshots.get("no-such-snapshot") is None
+    assert await rt.snapshots.get(wid, "no-such-snapshot") is None
+    assert await rt.snapshots.get("other-ws", snap.snapshot_id) is None
 
 
 async def test_snapshot_of_an_empty_workspace_keeps_empty_lists(rt: cowork.Runtime) -> None:
-    ws = await rt.workspaces.create(name="Empty", created_by="alice", members=[])
-    snap = await rt.snapshots.create(ws.workspace_id, created_by="alice")
-    stored = await rt.snapshots.get(snap.snapshot_id)
+    ws = await rt.workspaces.create(name="Empty", actor="alice", members=[])
+    snap = await rt.snapshots.create(ws.workspace_id, actor="alice")
+    stored = await rt.snapshots.get(snap.workspace_id, snap.snapshot_id)
     assert stored is not None
     assert stored.content["members"] == [] and stored.artifacts == []
     assert stored.content["feedback"] == []
 
 
 async def test_create_refuses_bad_input_and_unknown_workspaces(rt: cowork.Runtime) -> None:
-    ws = await rt.workspaces.create(name="W", created_by="alice")
+    ws = await rt.workspaces.create(name="W", actor="alice")
     with pytest.raises(cowork.NotFound):
-        await rt.snapshots.create("no-such-ws", created_by="alice")
+        await rt.snapshots.create("no-such-ws", actor="alice")
     await rt.workspaces.delete(ws.workspace_id)
     with pytest.raises(cowork.NotFound):
-        await rt.snapshots.create(ws.workspace_id, created_by="alice")
-    live = await rt.workspaces.create(name="W2", created_by="alice")
-    for fields in ({"created_by": ""}, {"label": ""}, {"label": "x" * 201}, {"label": 5}):
-        args: dict[str, Any] = {"created_by": "alice", **fields}
+        await rt.snapshots.create(ws.workspace_id, actor="alice")
+    live = await rt.workspaces.create(name="W2", actor="alice")
+    for fields in ({"actor": ""}, {"label": ""}, {"label": "x" * 201}, {"label": 5}):
+        args: dict[str, Any] = {"actor": "alice", **fields}
         with pytest.raises(cowork.ValidationError):
             await rt.snapshots.create(live.workspace_id, **args)
     assert await rt.snapshots.list(live.workspace_id) == []
@@ -129,10 +132,10 @@ async def test_create_refuses_bad_input_and_unknown_workspaces(rt: cowork.Runtim
 
 
 async def test_a_closed_workspace_can_be_snapshotted(rt: cowork.Runtime) -> None:
-    ws = await rt.workspaces.create(name="W", created_by="alice")
-    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 1}, source="s")
+    ws = await rt.workspaces.create(name="W", actor="alice")
+    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 1}, actor="s")
     await rt.workspaces.close(ws.workspace_id)
-    snap = await rt.snapshots.create(ws.workspace_id, created_by="alice")
+    snap = await rt.snapshots.create(ws.workspace_id, actor="alice")
     assert snap.content["workspace"]["status"] == "closed"
     assert [a["artifactKey"] for a in snap.artifacts] == ["doc"]
 
@@ -142,20 +145,20 @@ async def test_a_closed_workspace_can_be_snapshotted(rt: cowork.Runtime) -> None
 
 async def test_restore_brings_every_artifact_back_as_new_versions(rt: cowork.Runtime) -> None:
     wid, _ = await populated(rt)
-    snap = await rt.snapshots.create(wid, created_by="alice", label="good")
+    snap = await rt.snapshots.create(wid, actor="alice", label="good")
 
     # drift away from the snapshot
-    await rt.blackboard.put(wid, "plan", {"v": 3}, source="a", artifact_type="other")
-    await rt.blackboard.put(wid, "plan", {"v": 4}, source="a")
-    await rt.blackboard.delete(wid, "notes", source="b")
-    await rt.blackboard.put(wid, "later", {"new": 1}, source="c")
-    await rt.blackboard.put(wid, "dropped", {"back": 1}, source="c")
+    await rt.blackboard.put(wid, "plan", {"v": 3}, actor="a", artifact_type="other")
+    await rt.blackboard.put(wid, "plan", {"v": 4}, actor="a")
+    await rt.blackboard.delete(wid, "notes", actor="b")
+    await rt.blackboard.put(wid, "later", {"new": 1}, actor="c")
+    await rt.blackboard.put(wid, "dropped", {"back": 1}, actor="c")
     await rt.workspaces.remove_member(wid, "bob")
     await rt.workspaces.add_member(wid, "carol")
     stable_before = await rt.blackboard.get(wid, "stable")
     seen = len(await settled_log(rt))
 
-    restored = await rt.snapshots.restore(snap.snapshot_id, actor="alice")
+    restored = await rt.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
     assert restored.snapshot_id == snap.snapshot_id
 
     assert await artifacts(rt, wid) == {
@@ -217,11 +220,11 @@ async def test_restore_brings_every_artifact_back_as_new_versions(rt: cowork.Run
 
 async def test_restore_twice_is_a_no_op_for_artifacts(rt: cowork.Runtime) -> None:
     wid, _ = await populated(rt)
-    snap = await rt.snapshots.create(wid, created_by="alice")
-    await rt.blackboard.put(wid, "plan", {"v": 99}, source="a")
-    await rt.snapshots.restore(snap.snapshot_id, actor="alice")
+    snap = await rt.snapshots.create(wid, actor="alice")
+    await rt.blackboard.put(wid, "plan", {"v": 99}, actor="a")
+    await rt.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
     after_first = await workspace_state(rt, wid)
-    await rt.snapshots.restore(snap.snapshot_id, actor="alice")
+    await rt.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
     after_second = await workspace_state(rt, wid)
     assert after_second["entries"] == after_first["entries"]
     assert after_second["history"] == after_first["history"]
@@ -229,15 +232,15 @@ async def test_restore_twice_is_a_no_op_for_artifacts(rt: cowork.Runtime) -> Non
 
 async def test_restore_survives_a_restart(database_url: str) -> None:
     async with await cowork.open(database_url, tenant_id="t1") as rt:
-        ws = await rt.workspaces.create(name="W", created_by="alice", members=["bob"])
+        ws = await rt.workspaces.create(name="W", actor="alice", members=["bob"])
         wid = ws.workspace_id
-        await rt.blackboard.put(wid, "doc", {"v": 1}, source="s")
-        snap = await rt.snapshots.create(wid, created_by="alice")
-        await rt.blackboard.put(wid, "doc", {"v": 2}, source="s")
+        await rt.blackboard.put(wid, "doc", {"v": 1}, actor="s")
+        snap = await rt.snapshots.create(wid, actor="alice")
+        await rt.blackboard.put(wid, "doc", {"v": 2}, actor="s")
     async with await cowork.open(database_url, tenant_id="t1") as rt2:
-        stored = await rt2.snapshots.get(snap.snapshot_id)
+        stored = await rt2.snapshots.get(snap.workspace_id, snap.snapshot_id)
         assert stored == snap
-        await rt2.snapshots.restore(snap.snapshot_id, actor="alice")
+        await rt2.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
     async with await cowork.open(database_url, tenant_id="t1") as rt3:
         history = await rt3.blackboard.history(wid, "doc")
         assert [(v.version, v.operation, v.payload) for v in history] == [
@@ -252,14 +255,14 @@ async def test_restore_survives_a_restart(database_url: str) -> None:
 @pytest.mark.parametrize("action", ["close", "archive"])
 async def test_restore_needs_an_active_workspace(rt: cowork.Runtime, action: str) -> None:
     wid, _ = await populated(rt)
-    snap = await rt.snapshots.create(wid, created_by="alice")
-    await rt.blackboard.put(wid, "plan", {"v": 50}, source="a")
+    snap = await rt.snapshots.create(wid, actor="alice")
+    await rt.blackboard.put(wid, "plan", {"v": 50}, actor="a")
     await rt.workspaces.remove_member(wid, "bob")
     await getattr(rt.workspaces, action)(wid)
     before = await workspace_state(rt, wid)
     seen = len(await settled_log(rt))
     with pytest.raises(cowork.WorkspaceNotActive):
-        await rt.snapshots.restore(snap.snapshot_id, actor="alice")
+        await rt.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
     assert await workspace_state(rt, wid) == before
     assert (await settled_log(rt))[seen:] == []
 
@@ -267,17 +270,20 @@ async def test_restore_needs_an_active_workspace(rt: cowork.Runtime, action: str
 async def test_restore_of_an_unknown_snapshot_or_deleted_workspace_is_not_found(
     rt: cowork.Runtime,
 ) -> None:
+    ws = await rt.workspaces.create(name="W", actor="alice")
     with pytest.raises(cowork.NotFound):
-        await rt.snapshots.restore("no-such-snapshot", actor="alice")
+        await rt.snapshots.restore(ws.workspace_id, "no-such-snapshot", actor="alice")
     with pytest.raises(cowork.ValidationError):
-        await rt.snapshots.restore("", actor="alice")
-    ws = await rt.workspaces.create(name="W", created_by="alice")
-    snap = await rt.snapshots.create(ws.workspace_id, created_by="alice")
+        await rt.snapshots.restore(ws.workspace_id, "", actor="alice")
+    snap = await rt.snapshots.create(ws.workspace_id, actor="alice")
+    other = await rt.workspaces.create(name="Other", actor="alice")
+    with pytest.raises(cowork.NotFound):  # a snapshot is reached only through its workspace
+        await rt.snapshots.restore(other.workspace_id, snap.snapshot_id, actor="alice")
     with pytest.raises(cowork.ValidationError):
-        await rt.snapshots.restore(snap.snapshot_id, actor="")
+        await rt.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="")
     await rt.workspaces.delete(ws.workspace_id)
     with pytest.raises(cowork.NotFound):
-        await rt.snapshots.restore(snap.snapshot_id, actor="alice")
+        await rt.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
     assert [e.event_type for e in await settled_log(rt)].count("snapshot:restored") == 0
 
 
@@ -285,9 +291,9 @@ async def test_a_failed_restore_writes_nothing(
     rt: cowork.Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wid, _ = await populated(rt)
-    snap = await rt.snapshots.create(wid, created_by="alice")
-    await rt.blackboard.put(wid, "plan", {"v": 7}, source="a")
-    await rt.blackboard.put(wid, "extra", {"v": 1}, source="a")
+    snap = await rt.snapshots.create(wid, actor="alice")
+    await rt.blackboard.put(wid, "plan", {"v": 7}, actor="a")
+    await rt.blackboard.put(wid, "extra", {"v": 1}, actor="a")
     await rt.workspaces.add_member(wid, "zed")
     before = await workspace_state(rt, wid)
     seen = len(await settled_log(rt))
@@ -302,16 +308,16 @@ async def test_a_failed_restore_writes_nothing(
 
     monkeypatch.setattr(TenantService, "_emit", fail_on_restored)
     with pytest.raises(RuntimeError, match="injected"):
-        await rt.snapshots.restore(snap.snapshot_id, actor="alice")
+        await rt.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
     assert await workspace_state(rt, wid) == before
     assert (await settled_log(rt))[seen:] == []
 
 
 async def test_snapshots_in_a_transaction_roll_back_with_it(rt: cowork.Runtime) -> None:
-    ws = await rt.workspaces.create(name="W", created_by="alice")
-    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 1}, source="s")
-    snap = await rt.snapshots.create(ws.workspace_id, created_by="alice")
-    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 2}, source="s")
+    ws = await rt.workspaces.create(name="W", actor="alice")
+    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 1}, actor="s")
+    snap = await rt.snapshots.create(ws.workspace_id, actor="alice")
+    await rt.blackboard.put(ws.workspace_id, "doc", {"v": 2}, actor="s")
     before = await workspace_state(rt, ws.workspace_id)
 
     class Boom(Exception):
@@ -319,20 +325,20 @@ async def test_snapshots_in_a_transaction_roll_back_with_it(rt: cowork.Runtime) 
 
     with pytest.raises(Boom):
         async with rt.transaction() as tx:
-            await tx.snapshots.create(ws.workspace_id, created_by="alice")
-            await tx.snapshots.restore(snap.snapshot_id, actor="alice")
+            await tx.snapshots.create(ws.workspace_id, actor="alice")
+            await tx.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="alice")
             raise Boom
     assert await workspace_state(rt, ws.workspace_id) == before
 
 
 async def test_another_tenants_snapshots_are_invisible(rt: cowork.Runtime) -> None:
     wid, _ = await populated(rt)
-    snap = await rt.snapshots.create(wid, created_by="alice")
+    snap = await rt.snapshots.create(wid, actor="alice")
     t2 = rt.for_tenant("t2")
-    assert await t2.snapshots.get(snap.snapshot_id) is None
+    assert await t2.snapshots.get(snap.workspace_id, snap.snapshot_id) is None
     assert await t2.snapshots.list(wid) == []
     with pytest.raises(cowork.NotFound):
-        await t2.snapshots.restore(snap.snapshot_id, actor="mallory")
+        await t2.snapshots.restore(snap.workspace_id, snap.snapshot_id, actor="mallory")
     with pytest.raises(cowork.NotFound):
-        await t2.snapshots.create(wid, created_by="mallory")
+        await t2.snapshots.create(wid, actor="mallory")
     assert [s.snapshot_id for s in await rt.snapshots.list(wid)] == [snap.snapshot_id]

@@ -1,4 +1,4 @@
-"""A worker SIGKILLed in the middle of step 2 of 3 (issue 12, acceptance 3), on both backends.
+"""A worker SIGKILLed in the middle of step 2 of 3, on both backends.
 
 A new worker runs step 2 again with the same idempotency key, then step 3, and never step 1
 again; each step's result appears once in the history, and the killed attempt's completion

@@ -146,7 +146,8 @@ async def test_unhealthy_postgres_wrong_port_never_raises() -> None:
 
 
 async def test_unopenable_sqlite_is_unavailable(tmp_path: object) -> None:
-    db = SqliteDatabase("sqlite:////proc/definitely/not/writable/cowork.db")
+    # The directory exists (a missing one is a ConfigError) but no file can be created in it.
+    db = SqliteDatabase("sqlite:////proc/cowork.db")
     with pytest.raises(PersistenceUnavailable):
         await db.open()
     health = await db.health()

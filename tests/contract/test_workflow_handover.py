@@ -212,7 +212,7 @@ async def test_a_claim_takes_nothing_that_is_not_due(database_url: str) -> None:
 async def test_a_failing_actions_writes_are_undone_and_the_failure_recorded(
     rt: cowork.Runtime,
 ) -> None:
-    ws = await rt.workspaces.create(name="Undo", created_by="alice")
+    ws = await rt.workspaces.create(name="Undo", actor="alice")
     calls = 0
 
     @rt.workflows.action("undo.write")
@@ -222,7 +222,7 @@ async def test_a_failing_actions_writes_are_undone_and_the_failure_recorded(
         await ctx.tx.events.publish(
             "test:undone", {"instanceId": ctx.instance.instance_id, "attempt": ctx.attempt}
         )
-        await ctx.tx.blackboard.put(ws.workspace_id, "undone", {"n": 1}, source="workflow")
+        await ctx.tx.blackboard.put(ws.workspace_id, "undone", {"n": 1}, actor="workflow")
         raise RuntimeError("crash after writing")
 
     seen: list[EventEnvelope] = []
@@ -299,12 +299,12 @@ async def test_a_retried_actions_first_writes_are_undone(rt: cowork.Runtime) -> 
 async def test_a_succeeding_actions_writes_commit_with_its_step_in_log_order(
     rt: cowork.Runtime,
 ) -> None:
-    ws = await rt.workspaces.create(name="Commit", created_by="alice")
+    ws = await rt.workspaces.create(name="Commit", actor="alice")
 
     @rt.workflows.action("commit.first")
     async def first(ctx: ActionContext) -> dict[str, Any]:
         await ctx.tx.events.publish("test:first", {"instanceId": ctx.instance.instance_id})
-        await ctx.tx.blackboard.put(ws.workspace_id, "first", {"n": 1}, source="workflow")
+        await ctx.tx.blackboard.put(ws.workspace_id, "first", {"n": 1}, actor="workflow")
         return {"first": ctx.attempt}
 
     @rt.workflows.action("commit.second")

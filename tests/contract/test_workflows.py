@@ -1,4 +1,4 @@
-"""Workflow engine contract (MISSION 4.9, traps in 7): versioned definitions, correlation,
+"""Workflow engine contract: versioned definitions, correlation,
 idempotent starts, resume after restart, timers, retries, failure, cancel, atomic transitions.
 
 Runs on both backends through ``database_url``. The embedded worker runs the engine in the
@@ -254,8 +254,8 @@ async def _review(rt: cowork.Runtime, workspace_id: str, key: str) -> WorkflowIn
 
 
 async def test_events_advance_only_the_instances_they_correlate_with(rt: cowork.Runtime) -> None:
-    ws_a = await rt.workspaces.create(name="A", created_by="alice")
-    ws_b = await rt.workspaces.create(name="B", created_by="bob")
+    ws_a = await rt.workspaces.create(name="A", actor="alice", members=[])
+    ws_b = await rt.workspaces.create(name="B", actor="bob", members=[])
     a_id, b_id = ws_a.workspace_id, ws_b.workspace_id
     prov_a = await _provisioning(rt, a_id)
     prov_b = await _provisioning(rt, b_id)
@@ -263,11 +263,11 @@ async def test_events_advance_only_the_instances_they_correlate_with(rt: cowork.
     history_a = await rt.workflows.history(prov_a.instance_id)
 
     # The same artifact key in both workspaces, and a second key in B.
-    await rt.blackboard.put(a_id, "doc", {"v": "a1"}, source="agent")
+    await rt.blackboard.put(a_id, "doc", {"v": "a1"}, actor="agent")
     review_a = await _review(rt, a_id, "doc")
     await rt.workspaces.add_member(b_id, "m1")
-    await rt.blackboard.put(b_id, "doc", {"v": "b1"}, source="agent")
-    await rt.blackboard.put(b_id, "notes", {"v": "n1"}, source="agent")
+    await rt.blackboard.put(b_id, "doc", {"v": "b1"}, actor="agent")
+    await rt.blackboard.put(b_id, "notes", {"v": "n1"}, actor="agent")
     review_b = await _review(rt, b_id, "doc")
     notes_b = await _review(rt, b_id, "notes")
 
@@ -280,11 +280,11 @@ async def test_events_advance_only_the_instances_they_correlate_with(rt: cowork.
     assert await rt.workflows.history(prov_a.instance_id) == history_a
 
     # Feedback on B/notes advances only B/notes; then B/doc is reviewed and revised.
-    await rt.blackboard.add_feedback(b_id, author_id="rev", body="tighten", artifact_key="notes")
+    await rt.blackboard.add_feedback(b_id, actor="rev", body="tighten", artifact_key="notes")
     await until(rt, notes_b.instance_id, waiting_at(2), what="B/notes to see its feedback")
-    await rt.blackboard.add_feedback(b_id, author_id="rev", body="ok?", artifact_key="doc")
+    await rt.blackboard.add_feedback(b_id, actor="rev", body="ok?", artifact_key="doc")
     await until(rt, review_b.instance_id, waiting_at(2), what="B/doc to see its feedback")
-    await rt.blackboard.put(b_id, "doc", {"v": "b2"}, source="agent")
+    await rt.blackboard.put(b_id, "doc", {"v": "b2"}, actor="agent")
     done_review_b = await rt.workflows.wait(review_b.instance_id, timeout=DEADLINE)
     assert done_review_b.status is InstanceStatus.COMPLETED
 
@@ -314,10 +314,10 @@ async def _snapshot(rt: cowork.Runtime) -> dict[str, tuple[WorkflowInstance, lis
 
 async def test_redelivering_every_event_starts_nothing_twice(rt: cowork.Runtime) -> None:
     assert await rt.workflows.register(ORDERS_V1)
-    ws1 = await rt.workspaces.create(name="one", created_by="alice")
-    ws2 = await rt.workspaces.create(name="two", created_by="alice")
+    ws1 = await rt.workspaces.create(name="one", actor="alice", members=[])
+    ws2 = await rt.workspaces.create(name="two", actor="alice", members=[])
     await rt.workspaces.add_member(ws1.workspace_id, "m1")
-    await rt.blackboard.put(ws1.workspace_id, "doc", {"v": 1}, source="agent")
+    await rt.blackboard.put(ws1.workspace_id, "doc", {"v": 1}, actor="agent")
     await rt.workspaces.add_member(ws2.workspace_id, "m2")
     await rt.events.publish("order:placed", {"orderId": "o1"})
     order = await started_by(
@@ -342,7 +342,7 @@ async def test_redelivering_every_event_starts_nothing_twice(rt: cowork.Runtime)
     await rt.consumers.reset(ENGINE_CONSUMER, to="beginning")
     # A new trigger after the reset: the consumer reaches it only after redelivering everything
     # before it (in order, with its checkpoint fenced by the reset's generation).
-    ws3 = await rt.workspaces.create(name="three", created_by="alice")
+    ws3 = await rt.workspaces.create(name="three", actor="alice", members=[])
     created3 = await find_event(rt, "workspace:created", workspaceId=ws3.workspace_id)
     prov3 = await started_by(rt, "workspace-provisioning", created3.event_id)
 
@@ -442,7 +442,7 @@ async def test_manual_start_is_idempotent_per_key_and_validates(rt: cowork.Runti
 async def test_workspace_provisioning_end_to_end_across_a_restart(database_url: str) -> None:
     rt = await cowork.open(database_url, tenant_id=TENANT)
     try:
-        ws = await rt.workspaces.create(name="Launch", created_by="alice", project_id="p1")
+        ws = await rt.workspaces.create(name="Launch", actor="alice", project_id="p1", members=[])
         wid = ws.workspace_id
         created = await find_event(rt, "workspace:created", workspaceId=wid)
         instance = await started_by(rt, "workspace-provisioning", created.event_id)
@@ -454,7 +454,7 @@ async def test_workspace_provisioning_end_to_end_across_a_restart(database_url: 
     assert rt.closed
 
     async with await cowork.open(database_url, tenant_id=TENANT) as rt2:
-        await rt2.blackboard.put(wid, "readme", {"text": "hello"}, source="agent")
+        await rt2.blackboard.put(wid, "readme", {"text": "hello"}, actor="agent")
         artifact = await find_event(rt2, "workspace:artifact:updated", workspaceId=wid)
         done = await rt2.workflows.wait(instance.instance_id, timeout=DEADLINE)
         assert done.status is InstanceStatus.COMPLETED and done.ended_at is not None
@@ -499,21 +499,21 @@ async def _emitted_through_completed(
 
 async def test_blackboard_review_end_to_end_across_a_restart(database_url: str) -> None:
     async with await cowork.open(database_url, tenant_id=TENANT) as rt:
-        ws = await rt.workspaces.create(name="Review", created_by="alice")
+        ws = await rt.workspaces.create(name="Review", actor="alice", members=[])
         wid = ws.workspace_id
-        entry = await rt.blackboard.put(wid, "spec", {"draft": 1}, source="writer")
+        entry = await rt.blackboard.put(wid, "spec", {"draft": 1}, actor="writer")
         assert entry.version == 1
         created = await find_event(rt, "blackboard:entry:created", workspaceId=wid)
         instance = await started_by(rt, "blackboard-entry-review-publish", created.event_id)
         await rt.blackboard.add_feedback(
-            wid, author_id="reviewer", body="needs a summary", artifact_key="spec"
+            wid, actor="reviewer", body="needs a summary", artifact_key="spec"
         )
         feedback = await find_event(rt, "feedback:added", workspaceId=wid, artifactKey="spec")
         await until(rt, instance.instance_id, waiting_at(2), what="the feedback step")
 
     async with await cowork.open(database_url, tenant_id=TENANT) as rt2:
         updated_entry = await rt2.blackboard.put(
-            wid, "spec", {"draft": 2}, source="writer", expected_version=1
+            wid, "spec", {"draft": 2}, actor="writer", expected_version=1
         )
         assert updated_entry.version == 2
         updated = await find_event(rt2, "blackboard:entry:updated", workspaceId=wid)
@@ -535,7 +535,7 @@ async def test_events_that_happen_while_no_worker_runs_are_consumed_on_restart(
     database_url: str,
 ) -> None:
     async with await cowork.open(database_url, tenant_id=TENANT) as rt:
-        ws = await rt.workspaces.create(name="Offline", created_by="alice")
+        ws = await rt.workspaces.create(name="Offline", actor="alice", members=[])
         wid = ws.workspace_id
         created = await find_event(rt, "workspace:created", workspaceId=wid)
         instance = await started_by(rt, "workspace-provisioning", created.event_id)
@@ -543,7 +543,7 @@ async def test_events_that_happen_while_no_worker_runs_are_consumed_on_restart(
     # No worker: the domain writes happen, the instance does not move.
     async with await cowork.open(database_url, tenant_id=TENANT, worker=False) as quiet:
         await quiet.workspaces.add_member(wid, "bob")
-        await quiet.blackboard.put(wid, "doc", {"v": 1}, source="agent")
+        await quiet.blackboard.put(wid, "doc", {"v": 1}, actor="agent")
         await asyncio.sleep(0.3)
         idle = await quiet.workflows.get(instance.instance_id)
         assert idle is not None and idle.step_index == 1, "a worker=False runtime ran the engine"
@@ -813,7 +813,7 @@ async def test_an_action_without_a_handler_waits_for_a_worker_and_never_fails(
 
 
 async def test_a_transition_is_atomic_with_what_the_action_wrote(rt: cowork.Runtime) -> None:
-    ws = await rt.workspaces.create(name="Atomic", created_by="alice")
+    ws = await rt.workspaces.create(name="Atomic", actor="alice")
 
     @rt.workflows.action("atomic.write")
     async def write(ctx: ActionContext) -> dict[str, Any]:
@@ -823,7 +823,7 @@ async def test_a_transition_is_atomic_with_what_the_action_wrote(rt: cowork.Runt
                 "test:atomic", {"instanceId": ctx.instance.instance_id, "attempt": ctx.attempt}
             )
             await tx.blackboard.put(
-                ws.workspace_id, "atomic", {"attempt": ctx.attempt}, source="workflow"
+                ws.workspace_id, "atomic", {"attempt": ctx.attempt}, actor="workflow"
             )
 
         if ctx.attempt == 1:
@@ -1084,8 +1084,8 @@ async def test_an_event_the_action_publishes_completes_the_next_wait(rt: cowork.
 
 async def test_tenants_do_not_advance_each_other(rt: cowork.Runtime) -> None:
     other = rt.for_tenant("t2", owner_id="owner-2")
-    ws1 = await rt.workspaces.create(name="same", created_by="alice", workspace_id="w-same")
-    ws2 = await other.workspaces.create(name="same", created_by="bob", workspace_id="w-same")
+    ws1 = await rt.workspaces.create(name="same", actor="alice", workspace_id="w-same", members=[])
+    ws2 = await other.workspaces.create(name="same", actor="bob", workspace_id="w-same", members=[])
     assert ws1.workspace_id == ws2.workspace_id
     prov1 = await _provisioning(rt, "w-same")
     prov2 = await _provisioning(other, "w-same")
@@ -1093,7 +1093,7 @@ async def test_tenants_do_not_advance_each_other(rt: cowork.Runtime) -> None:
     assert await rt.workflows.get(prov2.instance_id) is None
     assert [i.instance_id for i in await other.workflows.list()] == [prov2.instance_id]
     await other.workspaces.add_member("w-same", "m1")
-    await other.blackboard.put("w-same", "doc", {"v": 1}, source="agent")
+    await other.blackboard.put("w-same", "doc", {"v": 1}, actor="agent")
     done2 = await other.workflows.wait(prov2.instance_id, timeout=DEADLINE)
     assert done2.status is InstanceStatus.COMPLETED
     still1 = await rt.workflows.get(prov1.instance_id)

@@ -1,4 +1,4 @@
-"""Workspace contract (MISSION 4.3, 4.4, 4.8): lifecycle, members, events, tenancy, bad input.
+"""Workspace contract: lifecycle, members, events, tenancy, bad input.
 
 Runs on both backends through ``database_url``.
 """
@@ -29,7 +29,7 @@ def summary(events: list[EventEnvelope]) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def make(rt: cowork.Runtime, **extra: Any) -> Workspace:
-    values: dict[str, Any] = {"name": "Plan", "created_by": "alice", "project_id": "p1"}
+    values: dict[str, Any] = {"name": "Plan", "actor": "alice", "project_id": "p1"}
     values.update(extra)
     return await rt.workspaces.create(**values)
 
@@ -73,6 +73,16 @@ async def test_create_records_the_workspace_and_emits_workspace_created(
     assert {e.tx_id for e in added} == {created.tx_id}
 
 
+async def test_the_creator_is_the_member_of_a_workspace_created_without_members(
+    rt: cowork.Runtime,
+) -> None:
+    ws = await make(rt)
+    assert ws.members == ("alice",)
+    [created, added] = await settled_log(rt)
+    assert created.payload["members"] == ["alice"] and created.payload["actorId"] == "alice"
+    assert (added.event_type, added.payload["memberId"]) == ("workspace:member:added", "alice")
+
+
 async def test_empty_members_round_trip_as_an_empty_tuple(rt: cowork.Runtime) -> None:
     ws = await make(rt, members=[])
     assert ws.members == ()
@@ -80,8 +90,6 @@ async def test_empty_members_round_trip_as_an_empty_tuple(rt: cowork.Runtime) ->
     assert stored is not None and stored.members == () and stored.metadata == {}
     [listed] = await rt.workspaces.list()
     assert listed.members == ()
-    [created] = await settled_log(rt)
-    assert created.payload["members"] == []
 
 
 async def test_create_with_an_explicit_id_and_a_duplicate_id(rt: cowork.Runtime) -> None:
@@ -91,7 +99,10 @@ async def test_create_with_an_explicit_id_and_a_duplicate_id(rt: cowork.Runtime)
         await make(rt, workspace_id="ws-fixed", name="Other")
     stored = await rt.workspaces.get("ws-fixed")
     assert stored is not None and stored.name == "Plan"
-    assert [e.event_type for e in await settled_log(rt)] == ["workspace:created"]
+    assert [e.event_type for e in await settled_log(rt)] == [
+        "workspace:created",
+        "workspace:member:added",
+    ]
 
 
 async def test_get_of_a_missing_workspace_is_none_and_operations_raise_not_found(
@@ -288,7 +299,7 @@ async def test_only_active_workspaces_accept_artifact_writes(
 ) -> None:
     ws = await make(rt)
     wid = ws.workspace_id
-    await rt.blackboard.put(wid, "doc", {"v": 1}, source="agent")
+    await rt.blackboard.put(wid, "doc", {"v": 1}, actor="agent")
     await act(rt, str(REACH[status]), wid)
     seen = len(await settled_log(rt))
 
@@ -297,13 +308,13 @@ async def test_only_active_workspaces_accept_artifact_writes(
         # a deleted workspace is hidden: "not found" is as acceptable as "not active"
         refused = (cowork.WorkspaceNotActive, cowork.NotFound)
     with pytest.raises(refused):
-        await rt.blackboard.put(wid, "doc", {"v": 2}, source="agent")
+        await rt.blackboard.put(wid, "doc", {"v": 2}, actor="agent")
     with pytest.raises(refused):
-        await rt.blackboard.put(wid, "new", {"v": 1}, source="agent")
+        await rt.blackboard.put(wid, "new", {"v": 1}, actor="agent")
     with pytest.raises(refused):
-        await rt.blackboard.rollback(wid, "doc", 1, source="agent")
+        await rt.blackboard.rollback(wid, "doc", 1, actor="agent")
     with pytest.raises(refused):
-        await rt.blackboard.delete(wid, "doc", source="agent")
+        await rt.blackboard.delete(wid, "doc", actor="agent")
 
     history = await rt.blackboard.history(wid, "doc")
     assert [v.version for v in history] == [1]
@@ -312,7 +323,7 @@ async def test_only_active_workspaces_accept_artifact_writes(
 
     if status != "deleted":
         await rt.workspaces.open(wid)
-        entry = await rt.blackboard.put(wid, "doc", {"v": 2}, source="agent")
+        entry = await rt.blackboard.put(wid, "doc", {"v": 2}, actor="agent")
         assert entry.version == 2
 
 
@@ -368,7 +379,7 @@ async def test_bad_member_ids_are_rejected(rt: cowork.Runtime, member: Any) -> N
     with pytest.raises(cowork.ValidationError):
         await make(rt, members=[member])
     stored = await rt.workspaces.get(ws.workspace_id)
-    assert stored is not None and stored.members == ()
+    assert stored is not None and stored.members == ("alice",)
     assert len(await rt.workspaces.list()) == 1
 
 
@@ -385,8 +396,8 @@ async def test_bad_member_ids_are_rejected(rt: cowork.Runtime, member: Any) -> N
         {"name": ["Plan"]},
         {"name": "x" * 10_000},
         {"name": "nul\x00"},
-        {"created_by": ""},
-        {"created_by": None},
+        {"actor": ""},
+        {"actor": None},
         {"project_id": "bad id"},
         {"description": 5},
         {"members": "bob"},
@@ -421,13 +432,13 @@ async def test_owner_id_is_kept_when_another_owner_changes_the_workspace(
     await other.workspaces.open(ws.workspace_id)
     stored = await rt.workspaces.get(ws.workspace_id)
     assert stored is not None and stored.owner_id == "owner-a"
-    created_by_b = await other.workspaces.create(name="B's", created_by="bob")
+    created_by_b = await other.workspaces.create(name="B's", actor="bob")
     assert created_by_b.owner_id == "owner-b"
 
 
 async def test_another_tenants_workspaces_are_invisible(rt: cowork.Runtime) -> None:
     t2 = rt.for_tenant("t2")
-    theirs = await t2.workspaces.create(name="Theirs", created_by="mallory", project_id="p1")
+    theirs = await t2.workspaces.create(name="Theirs", actor="mallory", project_id="p1")
     await t2.workspaces.close(theirs.workspace_id)
     mine = await make(rt)
 
@@ -444,18 +455,18 @@ async def test_another_tenants_workspaces_are_invisible(rt: cowork.Runtime) -> N
     ):
         with pytest.raises(cowork.NotFound):
             await call
-    assert [e.payload["workspaceId"] for e in await settled_log(rt)] == [mine.workspace_id]
+    assert {e.payload["workspaceId"] for e in await settled_log(rt)} == {mine.workspace_id}
 
     stored = await t2.workspaces.get(theirs.workspace_id)
     assert stored is not None and stored.status is WorkspaceStatus.CLOSED
-    assert stored.members == () and stored.tenant_id == "t2"
+    assert stored.members == ("mallory",) and stored.tenant_id == "t2"
     assert await t2.workspaces.get(mine.workspace_id) is None
 
 
 async def test_same_workspace_id_in_two_tenants_are_separate(rt: cowork.Runtime) -> None:
     t2 = rt.for_tenant("t2")
     await make(rt, workspace_id="shared", name="Mine")
-    await t2.workspaces.create(workspace_id="shared", name="Theirs", created_by="bob")
+    await t2.workspaces.create(workspace_id="shared", name="Theirs", actor="bob")
     await t2.workspaces.archive("shared")
     mine = await rt.workspaces.get("shared")
     theirs = await t2.workspaces.get("shared")

@@ -320,7 +320,7 @@ async def build_sentinel(rt: cowork.Runtime) -> cowork.Runtime:
     s = rt.for_tenant(SENTINEL, owner_id="sentinel-owner")
     ws = await s.workspaces.create(
         name="Sentinel's workspace",
-        created_by="sentinel-user",
+        actor="sentinel-user",
         project_id="proj-1",
         description="must never change",
         members=["sentinel-user"],
@@ -329,16 +329,18 @@ async def build_sentinel(rt: cowork.Runtime) -> cowork.Runtime:
     )
     wid = ws.workspace_id
     await s.workspaces.add_member(wid, "bob", actor="sentinel-user")
-    await s.blackboard.put(wid, "plan", SENTINEL_PAYLOAD, source="sentinel-user")
-    await s.blackboard.put(wid, "'; DROP TABLE x; --", {"v": 1}, source="sentinel-user")
+    await s.blackboard.put(wid, "plan", SENTINEL_PAYLOAD, actor="sentinel-user")
+    await s.blackboard.put(wid, "'; DROP TABLE x; --", {"v": 1}, actor="sentinel-user")
     feedback = await s.blackboard.add_feedback(
-        wid, author_id="bob", body="looks good", artifact_key="plan", tags=["t1", "%s"]
+        wid, actor="bob", body="looks good", artifact_key="plan", tags=["t1", "%s"]
     )
-    await s.blackboard.add_comment(feedback.feedback_id, author_id="bob", body="really")
-    await s.blackboard.put(wid, "plan", {**SENTINEL_PAYLOAD, "v": 2}, source="sentinel-user")
-    await s.snapshots.create(wid, created_by="sentinel-user", label="before")
+    await s.blackboard.add_comment(
+        feedback.workspace_id, feedback.feedback_id, actor="bob", body="really"
+    )
+    await s.blackboard.put(wid, "plan", {**SENTINEL_PAYLOAD, "v": 2}, actor="sentinel-user")
+    await s.snapshots.create(wid, actor="sentinel-user", label="before")
     closed = await s.workspaces.create(
-        name="closed one", created_by="sentinel-user", workspace_id="ws-closed"
+        name="closed one", actor="sentinel-user", workspace_id="ws-closed"
     )
     await s.workspaces.close(closed.workspace_id)
     for i in range(3):
@@ -379,8 +381,10 @@ async def sentinel_reads(s: cowork.Runtime) -> dict[str, Any]:
             "entries": entries,
             "history": [await s.blackboard.history(wid, e.artifact_key) for e in entries],
             "feedback": feedback,
-            "feedback_get": [await s.blackboard.get_feedback(f.feedback_id) for f in feedback],
-            "snapshots": [await s.snapshots.get(x.snapshot_id) for x in snapshots],
+            "feedback_get": [
+                await s.blackboard.get_feedback(f.workspace_id, f.feedback_id) for f in feedback
+            ],
+            "snapshots": [await s.snapshots.get(x.workspace_id, x.snapshot_id) for x in snapshots],
         }
     out["events"] = [e async for e in s.events.iterate()]
     instances = await s.workflows.list(limit=1000)

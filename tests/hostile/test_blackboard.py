@@ -57,9 +57,9 @@ async def setup(h: Harness) -> None:
     for tenant in ("hostile", "hostile-2"):
         rt = h.rt if tenant == "hostile" else h.rt.for_tenant(tenant)
         h.state.setdefault("views", {"hostile": h.rt})[tenant] = rt
-        await rt.workspaces.create(name="bb", created_by="setup", workspace_id=ACTIVE)
+        await rt.workspaces.create(name="bb", actor="setup", workspace_id=ACTIVE)
         h.state["workspaces"][(tenant, ACTIVE)] = "active"
-    await h.rt.workspaces.create(name="bb closed", created_by="setup", workspace_id=CLOSED)
+    await h.rt.workspaces.create(name="bb closed", actor="setup", workspace_id=CLOSED)
     await h.rt.workspaces.close(CLOSED)
     h.state["workspaces"][("hostile", CLOSED)] = "closed"
 
@@ -220,7 +220,7 @@ def body(h: Harness, data: st.DataObject) -> None:
             wid.value,
             key.value,
             to.value,
-            source=source.value,
+            actor=source.value,
             expected_version=expected.value,
         )
         n = to.value
@@ -252,7 +252,7 @@ def body(h: Harness, data: st.DataObject) -> None:
             rt.blackboard.delete,
             wid.value,
             key.value,
-            source=source.value,
+            actor=source.value,
             expected_version=expected.value,
         )
         if out.ok:
@@ -294,7 +294,7 @@ def put(
     give_type = d.raw(st.booleans())
     artifact_type = d(labels)
     expected = _expected_version(d, current)
-    kwargs: dict[str, Any] = {"source": source.value, "expected_version": expected.value}
+    kwargs: dict[str, Any] = {"actor": source.value, "expected_version": expected.value}
     if give_type:
         kwargs["artifact_type"] = artifact_type.value
     out = h.call("blackboard.put", rt.blackboard.put, wid.value, key.value, payload, **kwargs)

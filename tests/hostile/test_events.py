@@ -1,10 +1,12 @@
 """Hostile input for ``rt.events`` (publish/publish_many/read/subscribe).
 
 An accepted event must come back equal to the *sanitised* payload and metadata (computed
-independently with :func:`cowork.events.sanitize.sanitize_object`); a refused batch must leave
-no trace; an ``event_id`` is an idempotency key per tenant (a sentinel's event id reused by
-another tenant makes a new event there and never returns the sentinel's). At the end every
-tenant's whole log is read back and compared with everything that was accepted.
+independently with :func:`cowork.events.sanitize.sanitize_object_encoded`; truncation is asked
+for at random, and then the metadata lists what was cut, see
+:func:`cowork.events.sanitize.record_truncation`); a refused batch must leave no trace; an
+``event_id`` is an idempotency key per tenant (a sentinel's event id reused by another tenant
+makes a new event there and never returns the sentinel's). At the end every tenant's whole log
+is read back and compared with everything that was accepted.
 """
 
 from __future__ import annotations
@@ -20,36 +22,62 @@ from hypothesis import strategies as st
 import cowork
 from cowork import NewEvent
 from cowork.errors import PayloadRejected
-from cowork.events.sanitize import sanitize_object
+from cowork.events.sanitize import (
+    DEFAULT_POLICY,
+    Sanitized,
+    SanitizePolicy,
+    record_truncation,
+    sanitize_object_encoded,
+)
 from tests.hostile.harness import HOSTILE_TENANT, Harness, hostile_run, tenant_view
 from tests.hostile.strategies import Arg, Drawer, event_names, ids, junk, patterns, payloads
 
 SENTINEL_EVENT_IDS = ("sentinel-event-0", "sentinel-event-1")
 
 
-_EXPECTED: dict[int, tuple[Any, tuple[bool, Any]]] = {}
+TRUNCATING = SanitizePolicy(truncate=True)
+_EXPECTED: dict[tuple[int, str, bool], tuple[Any, tuple[bool, Any]]] = {}
 
 
-def expected_object(value: Any) -> tuple[bool, Any]:
-    """(accepted, sanitised) by the documented sanitiser, independent of the service
+def expected_object(value: Any, what: str, truncate: bool) -> tuple[bool, Any]:
+    """(accepted, :class:`Sanitized`) by the documented sanitiser, independent of the service
     (remembered for the value last asked about, which is asked about several times)."""
-    cached = _EXPECTED.get(id(value))
+    key = (id(value), what, truncate)
+    cached = _EXPECTED.get(key)
     if cached is not None and cached[0] is value:
         return cached[1]
-    result = _sanitised(value)
+    result = _sanitised(value, what, truncate)
     if len(_EXPECTED) > 16:
         _EXPECTED.clear()
-    _EXPECTED[id(value)] = (value, result)
+    _EXPECTED[key] = (value, result)
     return result
 
 
-def _sanitised(value: Any) -> tuple[bool, Any]:
+def _sanitised(value: Any, what: str, truncate: bool) -> tuple[bool, Any]:
+    policy = TRUNCATING if truncate else DEFAULT_POLICY
     try:
-        return True, sanitize_object(value)
+        return True, sanitize_object_encoded(value, policy=policy, what=what)
     except PayloadRejected:
         return False, None
     except Exception as exc:  # the sanitiser itself must only ever raise PayloadRejected
         return False, exc
+
+
+def expected_event(kwargs: dict[str, Any], truncate: bool) -> tuple[bool, Any, Any]:
+    """(accepted, payload, metadata) as the documented sanitiser makes them: with truncation
+    asked for, the metadata lists every path cut in the payload or the metadata."""
+    ok_payload, payload = expected_object(kwargs["payload"], "payload", truncate)
+    ok_meta, metadata = expected_object(kwargs["metadata"], "metadata", truncate)
+    if not (ok_payload and ok_meta):
+        return False, payload, metadata
+    assert isinstance(payload, Sanitized) and isinstance(metadata, Sanitized)
+    cut = payload.truncated + metadata.truncated
+    if cut:
+        try:
+            metadata = record_truncation(metadata, cut, policy=TRUNCATING)
+        except PayloadRejected:
+            return False, None, None
+    return True, payload.value, metadata.value
 
 
 @functools.cache
@@ -122,17 +150,22 @@ def draw_event(h: Harness, d: Drawer, tenant: str) -> tuple[dict[str, Any], bool
 
 
 def _judge(
-    h: Harness, tenant: str, kwargs: dict[str, Any], valid: bool, envelope: Any, label: str
+    h: Harness,
+    tenant: str,
+    kwargs: dict[str, Any],
+    valid: bool,
+    envelope: Any,
+    label: str,
+    truncate: bool,
 ) -> None:
     """Check one accepted envelope against the sanitiser and the idempotency rule."""
     state = _state(h)
-    ok_payload, payload = expected_object(kwargs["payload"])
-    ok_meta, metadata = expected_object(kwargs["metadata"])
+    ok, payload, metadata = expected_event(kwargs, truncate)
     for what, result in (("payload", payload), ("metadata", metadata)):
         if isinstance(result, Exception):
             h.finding(
                 "sanitiser raised",
-                "sanitize_object",
+                "sanitize_object_encoded",
                 f"{what}: {type(result).__name__}: {result}",
                 (kwargs[what],),
             )
@@ -148,7 +181,7 @@ def _judge(
             event_id,
         )
         return
-    if not (ok_payload and ok_meta):
+    if not ok:
         h.finding("wrong result", label, "accepted a payload the sanitiser rejects", (), kwargs)
         return
     h.same(envelope.payload, payload, f"{label} (payload = sanitised)", kwargs["payload"])
@@ -175,13 +208,16 @@ def body(h: Harness, data: st.DataObject) -> None:
     op = d.raw(st.sampled_from(["publish", "publish", "publish", "many", "read", "subscribe"]))
     if op == "publish":
         kwargs, valid = draw_event(h, d, tenant)
+        truncate = d.raw(st.booleans())
         event_type = kwargs.pop("event_type")
         payload = kwargs.pop("payload")
-        out = h.call("events.publish", rt.events.publish, event_type, payload, **kwargs)
+        out = h.call(
+            "events.publish", rt.events.publish, event_type, payload, truncate=truncate, **kwargs
+        )
         kwargs.update(event_type=event_type, payload=payload)
         if out.ok:
-            _judge(h, tenant, kwargs, valid, out.value, "events.publish")
-        elif valid and expected_object(payload)[0] and expected_object(kwargs["metadata"])[0]:
+            _judge(h, tenant, kwargs, valid, out.value, "events.publish", truncate)
+        elif valid and expected_event(kwargs, truncate)[0]:
             h.finding("valid input refused", "events.publish", repr(out.error), (), kwargs)
     elif op == "many":
         count = d.raw(st.integers(0, 4))
@@ -194,10 +230,10 @@ def body(h: Harness, data: st.DataObject) -> None:
             items = [*items, {"event_type": "x"}]
         elif shape == "generator":
             items = (i for i in items)
-        out = h.call("events.publish_many", rt.events.publish_many, items)
+        truncate = d.raw(st.booleans())
+        out = h.call("events.publish_many", rt.events.publish_many, items, truncate=truncate)
         all_valid = shape in ("list", "tuple") and all(
-            v and expected_object(k["payload"])[0] and expected_object(k["metadata"])[0]
-            for k, v in batch
+            v and expected_event(k, truncate)[0] for k, v in batch
         )
         if out.ok:
             h.check(len(out.value) == count, "events.publish_many", f"{len(out.value)} != {count}")
@@ -206,7 +242,7 @@ def body(h: Harness, data: st.DataObject) -> None:
                 if kwargs["event_id"] is not None and kwargs["event_id"] in seen:
                     h.same(envelope, seen[kwargs["event_id"]], "publish_many duplicate id")
                     continue
-                _judge(h, tenant, kwargs, valid, envelope, "events.publish_many")
+                _judge(h, tenant, kwargs, valid, envelope, "events.publish_many", truncate)
                 seen[envelope.event_id] = envelope
         else:
             if all_valid and count:

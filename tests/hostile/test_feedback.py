@@ -89,9 +89,9 @@ async def setup(h: Harness) -> None:
     for tenant in ("hostile", "hostile-2"):
         rt = h.rt if tenant == "hostile" else h.rt.for_tenant(tenant)
         h.state.setdefault("views", {"hostile": h.rt})[tenant] = rt
-        await rt.workspaces.create(name="fb", created_by="setup", workspace_id=WORKSPACE)
+        await rt.workspaces.create(name="fb", actor="setup", workspace_id=WORKSPACE)
         for key in ARTIFACTS:
-            await rt.blackboard.put(WORKSPACE, key, {"k": key}, source="setup")
+            await rt.blackboard.put(WORKSPACE, key, {"k": key}, actor="setup")
     h.state["model"] = {}
 
 
@@ -109,6 +109,15 @@ def _pick_feedback(h: Harness, d: Drawer) -> Arg:
     return other
 
 
+def _workspace_of(h: Harness, feedback_id: Any) -> str:
+    """The workspace a known thread lives in (threads are reached through it), else the
+    test's workspace."""
+    for (_, fid), fb in _model(h).items():
+        if fid == feedback_id:
+            return fb.workspace_id
+    return WORKSPACE
+
+
 def _tenant_of(h: Harness, feedback_id: Any) -> str | None:
     for tenant, fid in _model(h):
         if fid == feedback_id:
@@ -124,7 +133,12 @@ def body(h: Harness, data: st.DataObject) -> None:
         add(h, d, tenant, rt)
     elif op == "get":
         fid = _pick_feedback(h, d)
-        out = h.call("blackboard.get_feedback", rt.blackboard.get_feedback, fid.value)
+        out = h.call(
+            "blackboard.get_feedback",
+            rt.blackboard.get_feedback,
+            _workspace_of(h, fid.value),
+            fid.value,
+        )
         if out.ok:
             try:
                 want = _model(h).get((tenant, fid.value))
@@ -171,6 +185,7 @@ def body(h: Harness, data: st.DataObject) -> None:
         out = h.call(
             "blackboard.update_feedback",
             rt.blackboard.update_feedback,
+            _workspace_of(h, fid.value),
             fid.value,
             actor=actor.value,
             status=status.value,
@@ -203,8 +218,9 @@ def body(h: Harness, data: st.DataObject) -> None:
         out = h.call(
             "blackboard.add_comment",
             rt.blackboard.add_comment,
+            _workspace_of(h, fid.value),
             fid.value,
-            author_id=author.value,
+            actor=author.value,
             body=text.value,
         )
         owner = _tenant_of(h, fid.value)
@@ -213,7 +229,7 @@ def body(h: Harness, data: st.DataObject) -> None:
             old = _model(h).get((tenant, fid.value))
             new = out.value
             last = new.comments[-1]
-            h.same((last.author_id, last.body), (author.value, text.value), "add_comment")
+            h.same((last.actor, last.body), (author.value, text.value), "add_comment")
             if old is not None:
                 h.same(new.comments[:-1], old.comments, "add_comment (earlier comments)")
             _store(h, rt, tenant, new)
@@ -243,7 +259,7 @@ def add(h: Harness, d: Drawer, tenant: str, rt: cowork.Runtime) -> None:
         "blackboard.add_feedback",
         rt.blackboard.add_feedback,
         wid.value,
-        author_id=author.value,
+        actor=author.value,
         body=text.value,
         artifact_key=key.value,
         severity=severity.value,
@@ -268,7 +284,7 @@ def add(h: Harness, d: Drawer, tenant: str, rt: cowork.Runtime) -> None:
         )
         got = (
             fb.workspace_id,
-            fb.author_id,
+            fb.actor,
             fb.body,
             fb.artifact_key,
             fb.severity,
@@ -289,7 +305,9 @@ def add(h: Harness, d: Drawer, tenant: str, rt: cowork.Runtime) -> None:
 
 
 def _store(h: Harness, rt: cowork.Runtime, tenant: str, fb: cowork.Feedback) -> None:
-    got = h.read("blackboard.get_feedback", rt.blackboard.get_feedback, fb.feedback_id)
+    got = h.read(
+        "blackboard.get_feedback", rt.blackboard.get_feedback, fb.workspace_id, fb.feedback_id
+    )
     h.same(got, fb, "get_feedback after write", fb.feedback_id)
     _model(h)[(tenant, fb.feedback_id)] = fb
 

@@ -3,7 +3,7 @@
 Each test holds the concrete input and the documented outcome: a call either succeeds and
 round-trips exactly, or raises a :class:`cowork.CoworkError` subclass (here mostly
 ``ValidationError``/``PayloadRejected``); raw ``TypeError``/``ValueError``/``AttributeError``/
-``UnicodeEncodeError`` must never reach a caller (MISSION 5).
+``UnicodeEncodeError`` must never reach a caller.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ async def rt(database_url: str) -> AsyncIterator[cowork.Runtime]:
 
 @pytest.fixture
 async def wid(rt: cowork.Runtime) -> str:
-    ws = await rt.workspaces.create(name="regressions", created_by="alice")
-    await rt.blackboard.put(ws.workspace_id, "plan", {"v": 1}, source="alice")
+    ws = await rt.workspaces.create(name="regressions", actor="alice")
+    await rt.blackboard.put(ws.workspace_id, "plan", {"v": 1}, actor="alice")
     return ws.workspace_id
 
 
@@ -64,7 +64,7 @@ async def test_workspace_text_with_lone_surrogate_is_refused(
     """PostgreSQL: raw UnicodeEncodeError from storage/postgres/adapter.py (the psycopg dumper
     raises it outside psycopg.Error); workspaces/service.py ``_text`` checks NUL but not lone
     surrogates (the blackboard's ``check_key`` does)."""
-    kwargs: dict[str, Any] = {"name": "ok", "created_by": "alice", field: "bad \ud800 text"}
+    kwargs: dict[str, Any] = {"name": "ok", "actor": "alice", field: "bad \ud800 text"}
     with pytest.raises(cowork.ValidationError):
         await rt.workspaces.create(**kwargs)
 
@@ -151,7 +151,7 @@ async def test_workspace_metadata_that_is_not_a_mapping_is_refused(
     """workspaces/service.py ``create``: ``dict(metadata or {})`` raises raw TypeError/
     ValueError (and silently turns ``[("a", 1)]`` into ``{"a": 1}``)."""
     with pytest.raises(cowork.ValidationError):
-        await rt.workspaces.create(name="n", created_by="alice", metadata=metadata)
+        await rt.workspaces.create(name="n", actor="alice", metadata=metadata)
 
 
 @pytest.mark.parametrize("metadata", [[1], "ab", Decimal("1.5")])
@@ -161,7 +161,7 @@ async def test_feedback_metadata_that_is_not_a_mapping_is_refused(
     """blackboard/feedback.py ``add_feedback``: ``dict(metadata or {})`` raises raw
     TypeError/ValueError."""
     with pytest.raises(cowork.ValidationError):
-        await rt.blackboard.add_feedback(wid, author_id="bob", body="b", metadata=metadata)
+        await rt.blackboard.add_feedback(wid, actor="bob", body="b", metadata=metadata)
 
 
 @pytest.mark.parametrize("workflow_input", [[1, 2], "text", 1.5, [], False])
@@ -176,22 +176,24 @@ async def test_workflow_input_that_is_not_a_mapping_is_refused(
         await rt.workflows.start("reg-wf", input=workflow_input, idempotency_key="reg-start")
 
 
-@pytest.mark.parametrize("members", [5, None, True])
+@pytest.mark.parametrize("members", [5, True, "alice"])
 async def test_workspace_members_that_are_not_a_list_are_refused(
     rt: cowork.Runtime, members: Any
 ) -> None:
     """workspaces/service.py ``_members`` iterates without a type check: raw TypeError."""
     with pytest.raises(cowork.ValidationError):
-        await rt.workspaces.create(name="n", created_by="alice", members=members)
+        await rt.workspaces.create(name="n", actor="alice", members=members)
 
 
 async def test_feedback_tags_that_are_not_a_list_are_refused(rt: cowork.Runtime, wid: str) -> None:
     """blackboard/feedback.py ``_tags`` iterates without a type check: raw TypeError."""
     with pytest.raises(cowork.ValidationError):
-        await rt.blackboard.add_feedback(wid, author_id="bob", body="b", tags=5)
-    thread = await rt.blackboard.add_feedback(wid, author_id="bob", body="b")
+        await rt.blackboard.add_feedback(wid, actor="bob", body="b", tags=5)
+    thread = await rt.blackboard.add_feedback(wid, actor="bob", body="b")
     with pytest.raises(cowork.ValidationError):
-        await rt.blackboard.update_feedback(thread.feedback_id, actor="bob", tags=5)
+        await rt.blackboard.update_feedback(
+            thread.workspace_id, thread.feedback_id, actor="bob", tags=5
+        )
 
 
 # -- workflow definitions ----------------------------------------------------------------------
@@ -352,7 +354,7 @@ async def test_float_payload_round_trips_exactly(rt: cowork.Runtime, wid: str) -
     56149461145332856), 1e16 and 1.7976931348623157e308 come back as ints and -0.0 as 0.0.
     SQLite gives the floats back. Artifacts, metadata, workflow inputs and event payloads are all
     affected (and an event's envelope from ``publish`` differs from the same event read later)."""
-    entry = await rt.blackboard.put(wid, "floats", FLOATS, source="alice")
+    entry = await rt.blackboard.put(wid, "floats", FLOATS, actor="alice")
     assert _strictly_equal(entry.payload, FLOATS)
     got = await rt.blackboard.get(wid, "floats")
     assert got is not None

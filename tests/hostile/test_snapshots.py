@@ -25,11 +25,11 @@ async def setup(h: Harness) -> None:
         rt = h.rt if tenant == "hostile" else h.rt.for_tenant(tenant)
         h.state.setdefault("views", {"hostile": h.rt})[tenant] = rt
         await rt.workspaces.create(
-            name="snap", created_by="setup", workspace_id=WORKSPACE, members=["m1"]
+            name="snap", actor="setup", workspace_id=WORKSPACE, members=["m1"]
         )
-        await rt.blackboard.put(WORKSPACE, "plan", {"v": 0, "tenant": tenant}, source="setup")
-    await h.rt.workspaces.create(name="closed", created_by="setup", workspace_id=CLOSED)
-    await h.rt.snapshots.create(CLOSED, created_by="setup", label="while open")
+        await rt.blackboard.put(WORKSPACE, "plan", {"v": 0, "tenant": tenant}, actor="setup")
+    await h.rt.workspaces.create(name="closed", actor="setup", workspace_id=CLOSED)
+    await h.rt.snapshots.create(CLOSED, actor="setup", label="while open")
     await h.rt.workspaces.close(CLOSED)
 
 
@@ -46,6 +46,12 @@ def _pick_snapshot(h: Harness, d: Drawer) -> Arg:
     return other
 
 
+def _workspace_of(h: Harness, snapshot_id: Any) -> str:
+    """The workspace of a known snapshot (snapshots are reached through it), else the test's."""
+    known = h.state["snapshots"].get(snapshot_id) if isinstance(snapshot_id, str) else None
+    return WORKSPACE if known is None else str(known[1])
+
+
 def body(h: Harness, data: st.DataObject) -> None:
     d = Drawer(data)
     tenant, rt = tenant_view(h, data)
@@ -54,11 +60,11 @@ def body(h: Harness, data: st.DataObject) -> None:
     payload = d.raw(payloads(clean=True))
     owned = tenant in ("hostile", "hostile-2")
     if owned and prelude == "put":
-        h.read("put", rt.blackboard.put, WORKSPACE, KEYS[key_index], payload, source="prelude")
+        h.read("put", rt.blackboard.put, WORKSPACE, KEYS[key_index], payload, actor="prelude")
     elif owned and prelude == "delete":
         live = h.read("list", _live, rt, WORKSPACE) or {}
         if KEYS[key_index] in live:
-            h.read("delete", rt.blackboard.delete, WORKSPACE, KEYS[key_index], source="prelude")
+            h.read("delete", rt.blackboard.delete, WORKSPACE, KEYS[key_index], actor="prelude")
     elif owned and prelude == "member":
         h.read("add_member", rt.workspaces.add_member, WORKSPACE, f"m{key_index}")
     op = d.raw(st.sampled_from(["create", "create", "get", "list", "restore", "restore"]))
@@ -74,19 +80,19 @@ def body(h: Harness, data: st.DataObject) -> None:
             "snapshots.create",
             rt.snapshots.create,
             wid.value,
-            created_by=created_by.value,
+            actor=created_by.value,
             label=label.value,
         )
         exists = (owned and wid.value == WORKSPACE) or (tenant == "hostile" and wid.value == CLOSED)
         if out.ok:
             snap: cowork.Snapshot = out.value
             h.check(exists, "snapshots.create", f"snapshot of {wid.value!r} in {tenant}")
-            got = h.read("snapshots.get", rt.snapshots.get, snap.snapshot_id)
+            got = h.read("snapshots.get", rt.snapshots.get, snap.workspace_id, snap.snapshot_id)
             if got is None:
                 h.finding("wrong result", "snapshots.get", "a new snapshot is missing")
                 return
             h.same(
-                (got.label, got.created_by, got.workspace_id, got.tenant_id),
+                (got.label, got.actor, got.workspace_id, got.tenant_id),
                 (label.value, created_by.value, wid.value, tenant),
                 "snapshots.create",
                 label.value,
@@ -105,7 +111,7 @@ def body(h: Harness, data: st.DataObject) -> None:
             h.finding("valid input refused", "snapshots.create", repr(out.error))
     elif op == "get":
         sid = _pick_snapshot(h, d)
-        out = h.call("snapshots.get", rt.snapshots.get, sid.value)
+        out = h.call("snapshots.get", rt.snapshots.get, _workspace_of(h, sid.value), sid.value)
         if out.ok:
             known = h.state["snapshots"].get(sid.value) if isinstance(sid.value, str) else None
             if known is None or known[0] != tenant:
@@ -132,7 +138,13 @@ def body(h: Harness, data: st.DataObject) -> None:
     else:
         sid = _pick_snapshot(h, d)
         actor = d(ids)
-        out = h.call("snapshots.restore", rt.snapshots.restore, sid.value, actor=actor.value)
+        out = h.call(
+            "snapshots.restore",
+            rt.snapshots.restore,
+            _workspace_of(h, sid.value),
+            sid.value,
+            actor=actor.value,
+        )
         known = h.state["snapshots"].get(sid.value) if isinstance(sid.value, str) else None
         mine = known is not None and known[0] == tenant
         if out.ok:

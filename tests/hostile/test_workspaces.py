@@ -215,7 +215,7 @@ def create(
         wid = Arg(wid.value, False)
     kwargs: dict[str, Any] = {
         "name": name.value,
-        "created_by": created_by.value,
+        "actor": created_by.value,
         "project_id": project.value,
         "description": description.value,
         "members": member_list.value,
@@ -234,7 +234,10 @@ def create(
         "created_by": created_by.value,
         "project_id": project.value,
         "description": description.value,
-        "members": _dedupe(list(member_list.value or ())),
+        # The creator is the one member of a workspace created without members.
+        "members": (
+            [created_by.value] if member_list.value is None else _dedupe(list(member_list.value))
+        ),
         "metadata": dict(meta.value or {}),
         "status": WorkspaceStatus.ACTIVE,
     }

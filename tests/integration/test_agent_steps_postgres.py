@@ -1,4 +1,4 @@
-"""Agent-sized workflow steps on PostgreSQL (issue 12): no transaction or connection held across
+"""Agent-sized workflow steps on PostgreSQL: no transaction or connection held across
 a model call, steps that overlap far beyond the pool size, a crash mid-step re-runs only that
 step, and a worker whose clock runs ahead never takes a live lease.
 """
@@ -44,7 +44,7 @@ async def test_an_awaiting_step_holds_no_transaction_and_delays_no_consumer(pg_u
     connection of the pool stays checked out, nor any transaction open, while it awaits."""
     async with await cowork.open(pg_url, tenant_id="agents", worker=True, pool_max_size=4) as rt:
         other = rt.for_tenant("bystander")
-        ws = await rt.workspaces.create(name="Model output", created_by="agent")
+        ws = await rt.workspaces.create(name="Model output", actor="agent")
         awaiting = asyncio.Event()
         release = asyncio.Event()
 
@@ -52,7 +52,7 @@ async def test_an_awaiting_step_holds_no_transaction_and_delays_no_consumer(pg_u
         async def think(ctx: ActionContext) -> dict[str, Any]:
             @ctx.at_completion
             async def write(tx: TransactionContext) -> None:
-                await tx.blackboard.put(ws.workspace_id, "answer", {"a": 42}, source="agent")
+                await tx.blackboard.put(ws.workspace_id, "answer", {"a": 42}, actor="agent")
 
             awaiting.set()
             await asyncio.wait_for(release.wait(), 30)  # the model call

@@ -1,4 +1,4 @@
-"""cowork.open(): required mode, degradation, default database (issue 2 acceptance 1, 6)."""
+"""cowork.open(): required mode, degradation, default database."""
 
 from __future__ import annotations
 

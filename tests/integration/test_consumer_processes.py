@@ -1,4 +1,4 @@
-"""Durable consumers across real processes (MISSION 4.7): crash before checkpoint, one active
+"""Durable consumers across real processes: crash before checkpoint, one active
 runner among several processes with lease takeover, and cross-process LISTEN/NOTIFY wake-ups
 that survive a dropped LISTEN connection.
 

@@ -1,5 +1,5 @@
-"""PostgreSQL-only domain guarantees: concurrent writers (MISSION 4.4, 4.5, 7) and row-level
-security on every tenant table (MISSION 4.3)."""
+"""PostgreSQL-only domain guarantees: concurrent writers and row-level
+security on every tenant table."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def rt(pg_url: str) -> AsyncIterator[cowork.Runtime]:
 
 @pytest.fixture
 async def wid(rt: cowork.Runtime) -> str:
-    ws = await rt.workspaces.create(name="Race", created_by="alice")
+    ws = await rt.workspaces.create(name="Race", actor="alice", members=[])
     return ws.workspace_id
 
 
@@ -46,11 +46,11 @@ def split(results: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
 async def test_sixteen_writers_with_one_expected_version_have_exactly_one_winner(
     rt: cowork.Runtime, wid: str
 ) -> None:
-    await rt.blackboard.put(wid, "doc", {"v": 0}, source="seed")
-    await rt.blackboard.put(wid, "doc", {"v": 1}, source="seed")
+    await rt.blackboard.put(wid, "doc", {"v": 0}, actor="seed")
+    await rt.blackboard.put(wid, "doc", {"v": 1}, actor="seed")
     results = await asyncio.gather(
         *(
-            rt.blackboard.put(wid, "doc", {"writer": i}, source=f"w{i}", expected_version=2)
+            rt.blackboard.put(wid, "doc", {"writer": i}, actor=f"w{i}", expected_version=2)
             for i in range(WRITERS)
         ),
         return_exceptions=True,
@@ -72,7 +72,7 @@ async def test_sixteen_create_only_writers_of_a_new_key_have_exactly_one_winner(
 ) -> None:
     results = await asyncio.gather(
         *(
-            rt.blackboard.put(wid, "fresh", {"writer": i}, source=f"w{i}", expected_version=0)
+            rt.blackboard.put(wid, "fresh", {"writer": i}, actor=f"w{i}", expected_version=0)
             for i in range(WRITERS)
         ),
         return_exceptions=True,
@@ -90,7 +90,7 @@ async def test_sixteen_unconditional_writers_all_land_with_distinct_versions(
     rt: cowork.Runtime, wid: str
 ) -> None:
     results = await asyncio.gather(
-        *(rt.blackboard.put(wid, "free", {"writer": i}, source=f"w{i}") for i in range(WRITERS)),
+        *(rt.blackboard.put(wid, "free", {"writer": i}, actor=f"w{i}") for i in range(WRITERS)),
         return_exceptions=True,
     )
     wins, _, _ = split(results)
@@ -120,18 +120,20 @@ async def test_sixteen_concurrent_closes_have_one_winner_and_keep_closed_at(
 async def test_concurrent_member_and_comment_changes_lose_nothing(
     rt: cowork.Runtime, wid: str
 ) -> None:
-    await rt.blackboard.put(wid, "doc", {"v": 1}, source="s")
-    thread = await rt.blackboard.add_feedback(wid, author_id="bob", body="b", artifact_key="doc")
+    await rt.blackboard.put(wid, "doc", {"v": 1}, actor="s")
+    thread = await rt.blackboard.add_feedback(wid, actor="bob", body="b", artifact_key="doc")
     await asyncio.gather(
         *(rt.workspaces.add_member(wid, f"m{i}") for i in range(WRITERS)),
         *(
-            rt.blackboard.add_comment(thread.feedback_id, author_id=f"c{i}", body=f"comment {i}")
+            rt.blackboard.add_comment(
+                thread.workspace_id, thread.feedback_id, actor=f"c{i}", body=f"comment {i}"
+            )
             for i in range(WRITERS)
         ),
     )
     ws = await rt.workspaces.get(wid)
     assert ws is not None and sorted(ws.members) == sorted(f"m{i}" for i in range(WRITERS))
-    stored = await rt.blackboard.get_feedback(thread.feedback_id)
+    stored = await rt.blackboard.get_feedback(thread.workspace_id, thread.feedback_id)
     assert stored is not None
     assert sorted(c.body for c in stored.comments) == sorted(f"comment {i}" for i in range(WRITERS))
 
@@ -139,11 +141,11 @@ async def test_concurrent_member_and_comment_changes_lose_nothing(
 async def test_writes_racing_a_close_either_land_before_it_or_are_refused(
     rt: cowork.Runtime, wid: str
 ) -> None:
-    await rt.blackboard.put(wid, "doc", {"v": 0}, source="s")
+    await rt.blackboard.put(wid, "doc", {"v": 0}, actor="s")
 
     async def write(i: int) -> Any:
         await asyncio.sleep(0.001 * i)
-        return await rt.blackboard.put(wid, "doc", {"v": i}, source="s")
+        return await rt.blackboard.put(wid, "doc", {"v": i}, actor="s")
 
     results = await asyncio.gather(
         *(write(i) for i in range(1, WRITERS)),
@@ -287,12 +289,12 @@ def generic_filler(conn: psycopg.Connection[Any], table: str) -> Filler:
 
 async def _fill_through_the_api(rt: cowork.Runtime, tenant: str) -> None:
     t = rt if rt.tenant_id == tenant else rt.for_tenant(tenant, owner_id=f"owner-{tenant}")
-    ws = await t.workspaces.create(name=f"ws-{tenant}", created_by="u", members=["u"])
+    ws = await t.workspaces.create(name=f"ws-{tenant}", actor="u", members=["u"])
     wid = ws.workspace_id
-    await t.blackboard.put(wid, "doc", {"tenant": tenant}, source="s")
-    await t.blackboard.put(wid, "doc", {"tenant": tenant, "v": 2}, source="s")
-    await t.blackboard.add_feedback(wid, author_id="u", body="b", artifact_key="doc")
-    await t.snapshots.create(wid, created_by="u")
+    await t.blackboard.put(wid, "doc", {"tenant": tenant}, actor="s")
+    await t.blackboard.put(wid, "doc", {"tenant": tenant, "v": 2}, actor="s")
+    await t.blackboard.add_feedback(wid, actor="u", body="b", artifact_key="doc")
+    await t.snapshots.create(wid, actor="u")
 
     async def always_fails(event: cowork.EventEnvelope) -> None:
         raise RuntimeError("park this event")
@@ -413,13 +415,13 @@ async def test_row_level_security_hides_other_tenants_in_every_table(pg_url: str
 async def test_a_tenant_runtime_reads_nothing_of_another_tenant_even_by_id(pg_url: str) -> None:
     async with await cowork.open(pg_url, tenant_id="A", pool_max_size=4) as rt:
         b = rt.for_tenant("B")
-        ws_b = await b.workspaces.create(name="B", created_by="u", workspace_id="same-id")
-        await b.blackboard.put(ws_b.workspace_id, "doc", {"b": 1}, source="s")
-        fb = await b.blackboard.add_feedback(ws_b.workspace_id, author_id="u", body="x")
-        snap = await b.snapshots.create(ws_b.workspace_id, created_by="u")
+        ws_b = await b.workspaces.create(name="B", actor="u", workspace_id="same-id")
+        await b.blackboard.put(ws_b.workspace_id, "doc", {"b": 1}, actor="s")
+        fb = await b.blackboard.add_feedback(ws_b.workspace_id, actor="u", body="x")
+        snap = await b.snapshots.create(ws_b.workspace_id, actor="u")
         assert await rt.workspaces.get("same-id") is None
         assert await rt.blackboard.get("same-id", "doc") is None
         assert await rt.blackboard.history("same-id", "doc") == []
-        assert await rt.blackboard.get_feedback(fb.feedback_id) is None
-        assert await rt.snapshots.get(snap.snapshot_id) is None
+        assert await rt.blackboard.get_feedback(fb.workspace_id, fb.feedback_id) is None
+        assert await rt.snapshots.get(snap.workspace_id, snap.snapshot_id) is None
         assert [e for e in await rt.events.read(limit=1000) if e.tenant_id != "A"] == []

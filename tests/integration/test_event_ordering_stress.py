@@ -1,6 +1,6 @@
-"""Gap-free, commit-ordered event log under concurrent writers (MISSION 4.7, 7).
+"""Gap-free, commit-ordered event log under concurrent writers.
 
-Acceptance: at least 8 concurrent publishers, transactions held open for random times and
+The run: at least 8 concurrent publishers, transactions held open for random times and
 committed in shuffled order, about 10% rolled back, at least 10,000 events, one live durable
 consumer: every committed event delivered, no rolled-back one, the checkpoint never decreases.
 Long-open writers that must not matter run throughout: another tenant's publishers, write

@@ -1,4 +1,4 @@
-"""Migration runner on both backends (MISSION 4.2; issue 2 acceptance 3, 4, 5)."""
+"""Migration runner on both backends: apply, check, checksums, concurrent runners."""
 
 from __future__ import annotations
 

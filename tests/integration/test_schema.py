@@ -1,4 +1,4 @@
-"""Schema invariants: tenant-leading keys, backend parity (issue 2 acceptance 5)."""
+"""Schema invariants: tenant-leading keys, backend parity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A PostgreSQL server that goes away: health reports it, nothing raises (acceptance 2)."""
+"""A PostgreSQL server that goes away: health reports it, nothing raises."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The commit-order horizon is scoped to the writers that matter (MISSION 4.7, issue 13).
+"""The commit-order horizon is scoped to the writers that matter.
 
 A reader of tenant T waits only for open transactions that can still append T's events: T's own
 writers and cross-tenant ('*') ones. A write transaction in another database, another tenant's
@@ -185,7 +185,7 @@ async def test_a_writer_that_got_its_xid_before_publishing_still_comes_first(
 
         async def writer_a() -> str:
             async with rt.transaction() as tx:
-                await tx.workspaces.create(name="early", created_by="a")
+                await tx.workspaces.create(name="early", actor="a")
                 started.set()
                 await release.wait()
                 envelope = await tx.events.publish("a:late", {})
@@ -487,7 +487,7 @@ async def test_a_tight_reader_never_passes_a_committing_writer(pg_url: str) -> N
             while not stop.is_set():
                 async with rt.transaction() as tx:
                     if rng.random() < 0.3:
-                        await tx.workspaces.create(name="w", created_by="churner")
+                        await tx.workspaces.create(name="w", actor="churner")
                     await tx.events.publish_many(
                         [cowork.NewEvent(event_type="churn:tx") for _ in range(rng.randint(1, 3))]
                     )

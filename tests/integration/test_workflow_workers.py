@@ -1,4 +1,4 @@
-"""Workflow workers across real processes on PostgreSQL (MISSION 4.9, 8): many instances in
+"""Workflow workers across real processes on PostgreSQL: many instances in
 flight, a worker SIGKILLed in the middle of a step, takeover, exactly-once steps.
 
 Each worker is ``tests/support/workflow_worker.py`` (a subprocess of this test): an embedded

@@ -1,4 +1,4 @@
-"""Load: 8 processes publishing and consuming for a fixed time (issue 8, acceptance 3).
+"""Load: 8 processes publishing and consuming for a fixed time.
 
 Four publisher processes and four consumer processes (``tests/load/load_proc.py``) share one
 PostgreSQL database (the per-test database on the shared server). Publishers publish

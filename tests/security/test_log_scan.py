@@ -1,4 +1,4 @@
-"""Credentials never appear in logs, errors or ``repr`` (MISSION 4.1; issue 8, acceptance 5).
+"""Credentials never appear in logs, errors or ``repr``.
 
 A throwaway cluster with password authentication (scram-sha-256) runs representative work:
 opening with a password in the URL, a password resolved from a ``${secret:NAME}`` placeholder
@@ -151,8 +151,8 @@ async def test_runtime_logs_errors_and_reprs_hold_no_secret(
         seen.add("display_url", rt.database.display_url)
         seen.add("settings dump", repr(rt.settings.model_dump(exclude={"database_url"})))
         seen.add("health", repr(await rt.health()))
-        ws = await rt.workspaces.create(name="scan", created_by="alice", members=["alice"])
-        await rt.blackboard.put(ws.workspace_id, "plan", {"v": 1}, source="alice")
+        ws = await rt.workspaces.create(name="scan", actor="alice", members=["alice"])
+        await rt.blackboard.put(ws.workspace_id, "plan", {"v": 1}, actor="alice")
 
         async def failing(event: cowork.EventEnvelope) -> None:
             raise RuntimeError(f"cannot handle {event.payload} {event.metadata}")
@@ -178,7 +178,7 @@ async def test_runtime_logs_errors_and_reprs_hold_no_secret(
         try:
             seen.add("health (server down)", repr(await rt.health()))
             with pytest.raises(cowork.CoworkError) as lost:
-                await rt.workspaces.create(name="while down", created_by="alice")
+                await rt.workspaces.create(name="while down", actor="alice")
             seen.exception("operation (server down)", lost.value)
         finally:
             cluster.start()
@@ -195,7 +195,7 @@ async def test_runtime_logs_errors_and_reprs_hold_no_secret(
     ) as rt:
         seen.add("repr (secret provider)", repr(rt))
         seen.add("settings (secret provider, runtime)", repr(rt.settings))
-        await rt.workspaces.create(name="as a role", created_by="bob")
+        await rt.workspaces.create(name="as a role", actor="bob")
         seen.add("health (role)", repr(await rt.health()))
 
     # 4. Wrong passwords: required mode raises, degraded mode warns; both say why, no secret.

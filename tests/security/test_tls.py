@@ -1,5 +1,5 @@
-"""TLS: certificate verification is on whenever TLS is requested (MISSION 7: "ssl=true that
-skipped certificate checks"; issue 8: "sslmode=verify-full honoured").
+"""TLS: certificate verification is on whenever TLS is requested (``ssl=true`` never skips the
+certificate checks, and ``sslmode=verify-full`` is honoured).
 
 A throwaway cluster serves TLS only (``hostssl``; plain connections are rejected) with a
 certificate for ``localhost``/``127.0.0.1`` signed by a test CA made with ``openssl``. A
@@ -89,7 +89,7 @@ async def assert_refused(database_url: str) -> str:
 async def assert_tls_works(database_url: str) -> None:
     async with await open_required(database_url) as rt:
         assert rt.durable and rt.backend == "postgresql"
-        ws = await rt.workspaces.create(name="over tls", created_by="alice")
+        ws = await rt.workspaces.create(name="over tls", actor="alice")
         assert (await rt.workspaces.get(ws.workspace_id)) == ws
         assert PASSWORD not in repr(rt)
 

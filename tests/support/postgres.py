@@ -1,6 +1,6 @@
 """Finding a PostgreSQL server for the tests, and giving each test its own database.
 
-Order (MISSION 6): ``COWORK_TEST_DATABASE_URL``; else a local server on 127.0.0.1:5432; else a
+Order: ``COWORK_TEST_DATABASE_URL``; else a local server on 127.0.0.1:5432; else a
 throwaway cluster started from the local ``initdb``/``pg_ctl``. Each test database is cloned
 from a template that was migrated once per migration set (its name carries their checksum).
 """

@@ -1,5 +1,5 @@
 """Pure units of the collaboration domain: JSON diff, argument checks, the workspace transition
-table and JSON document validation (MISSION 4.4, 4.5, 7). No database."""
+table and JSON document validation. No database."""
 
 from __future__ import annotations
 

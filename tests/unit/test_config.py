@@ -84,6 +84,10 @@ def test_every_environment_variable_is_read() -> None:
         "COWORK_WORKFLOW_LEASE_SECONDS": "4.5",
         "COWORK_WORKFLOW_CONCURRENCY": "3",
         "COWORK_WORKER_STOP_GRACE_SECONDS": "2",
+        "COWORK_EVENT_MAX_BYTES": "1024",
+        "COWORK_EVENT_MAX_STRING_LENGTH": "100",
+        "COWORK_EVENT_MAX_DEPTH": "3",
+        "COWORK_REDACT_KEYS": "pin, ssn_hint",
     }
     s = load(env)
     assert s.model_dump() == {
@@ -105,6 +109,10 @@ def test_every_environment_variable_is_read() -> None:
         "workflow_lease_seconds": 4.5,
         "workflow_concurrency": 3,
         "stop_grace_seconds": 2.0,
+        "event_max_bytes": 1024,
+        "event_max_string_length": 100,
+        "event_max_depth": 3,
+        "redact_keys": ("pin", "ssn_hint"),
     }
 
 
@@ -661,3 +669,65 @@ def test_random_password_never_in_repr_or_redacted_url(
     with pytest.raises(ConfigError) as info:
         load(database_url=url, pool_max_size=0)
     assert password not in str(info.value)
+
+
+# --- event payload limits and redaction ---------------------------------------------
+
+
+def test_event_limits_default_to_the_sanitiser_defaults() -> None:
+    from cowork.events.sanitize import DEFAULT_POLICY
+
+    s = load()
+    assert (s.event_max_bytes, s.event_max_string_length, s.event_max_depth) == (
+        DEFAULT_POLICY.max_bytes,
+        DEFAULT_POLICY.max_string,
+        DEFAULT_POLICY.max_depth,
+    )
+    assert s.redact_keys == ()
+
+
+def test_redact_keys_from_a_list_in_a_file_and_a_string(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.toml", 'redact_keys = ["pin", "Pin", "pin"]\nevent_max_depth = 4\n')
+    s = load(config_file=path)
+    assert s.redact_keys == ("pin", "Pin")
+    assert s.event_max_depth == 4
+    assert load({"COWORK_REDACT_KEYS": " a ,, b ,"}).redact_keys == ("a", "b")
+    assert load(redact_keys=["x"]).redact_keys == ("x",)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"COWORK_EVENT_MAX_BYTES": "15"}, "COWORK_EVENT_MAX_BYTES must be >= 16, got 15"),
+        (
+            {"COWORK_EVENT_MAX_STRING_LENGTH": str((1 << 28) + 1)},
+            "COWORK_EVENT_MAX_STRING_LENGTH must be <= 268435456",
+        ),
+        ({"COWORK_EVENT_MAX_DEPTH": "101"}, "COWORK_EVENT_MAX_DEPTH must be <= 100, got 101"),
+        ({"COWORK_EVENT_MAX_DEPTH": "deep"}, "COWORK_EVENT_MAX_DEPTH must be an integer"),
+        ({"COWORK_REDACT_KEYS": "pin,_-"}, "COWORK_REDACT_KEYS: '_-' is not a key name"),
+    ],
+)
+def test_bad_event_limits_name_the_variable(env: dict[str, str], expected: str) -> None:
+    assert expected in config_error(env)
+
+
+def test_redact_keys_must_be_strings(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.json", '{"redact_keys": [1, 2]}')
+    assert "redact_keys (from config file" in config_error(config_file=path)
+    assert "must be key names separated by commas, or a list" in config_error(config_file=path)
+
+
+def test_every_allowed_event_limit_makes_a_valid_policy() -> None:
+    from cowork.events.sanitize import SanitizePolicy
+
+    specs = {name: spec for name, spec in config._SPECS.items() if name.startswith("event_max_")}
+    assert set(specs) == {"event_max_bytes", "event_max_string_length", "event_max_depth"}
+    for bound in ("minimum", "maximum"):
+        values: dict[str, Any] = {name: int(getattr(spec, bound)) for name, spec in specs.items()}
+        s = load_settings(environ={}, **values)
+        SanitizePolicy(
+            max_bytes=s.event_max_bytes,
+            max_string=s.event_max_string_length,
+            max_depth=s.event_max_depth,
+        )

@@ -1,4 +1,4 @@
-"""Tests of the event-name grammar and subscription patterns (MISSION 4.7, 4.8)."""
+"""Tests of the event-name grammar and subscription patterns."""
 
 from __future__ import annotations
 

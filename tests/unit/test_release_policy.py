@@ -1,4 +1,4 @@
-"""The production deliverable policy check (issue 6 acceptance 5)."""
+"""The production deliverable policy check (docs/PRODUCTION_DELIVERABLE_POLICY.md)."""
 
 from __future__ import annotations
 

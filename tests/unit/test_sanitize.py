@@ -1,11 +1,13 @@
-"""Tests of payload sanitisation (MISSION 4.7, trap in section 7)."""
+"""Tests of payload sanitisation."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
 import json
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -26,15 +28,21 @@ from cowork.events.sanitize import (
     MASK_SSN,
     MAX_DEPTH_MARKER,
     REDACTED,
+    TRUNCATED_KEY,
     TRUNCATION_SUFFIX,
     JsonValue,
+    Sanitized,
     SanitizePolicy,
     encoded_size,
     is_secret_key,
     normalize_key,
+    record_truncation,
     sanitize,
     sanitize_object,
+    sanitize_object_encoded,
 )
+
+TRUNCATE = SanitizePolicy(truncate=True)
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
@@ -407,34 +415,158 @@ def test_shared_but_acyclic_references_are_fine() -> None:
     }
 
 
-def test_very_deep_nesting_is_cut_not_recursion_error() -> None:
+def test_very_deep_nesting_is_rejected_not_recursion_error() -> None:
     deep: Any = "leaf"
     for _ in range(5000):
         deep = {"d": deep}
-    out = sanitize(deep)
+    with pytest.raises(PayloadRejected) as info:
+        sanitize(deep)
+    message = str(info.value)
+    # The path of the first container over the limit, the limit, the level and what to do.
+    assert message.startswith("payload" + ".d" * DEFAULT_POLICY.max_depth + ": ")
+    assert "nesting level 9 is over the limit of 8 levels" in message
+    assert "COWORK_EVENT_MAX_DEPTH" in message
+    assert "truncate=True" in message
+
+
+def test_very_deep_nesting_is_cut_when_truncation_is_asked_for() -> None:
+    deep: Any = "leaf"
+    for _ in range(5000):
+        deep = {"d": deep}
+    result = sanitize_object_encoded(deep, policy=TRUNCATE)
+    out: JsonValue = result.value
     assert _depth(out) == DEFAULT_POLICY.max_depth
     inner = out
     for _ in range(DEFAULT_POLICY.max_depth - 1):
         assert isinstance(inner, dict)
         inner = inner["d"]
     assert inner == {"d": MAX_DEPTH_MARKER}
+    assert result.truncated == ("payload" + ".d" * DEFAULT_POLICY.max_depth,)
+    assert sanitize(out, policy=TRUNCATE) == out
 
 
 def test_depth_counts_from_the_top_level() -> None:
     policy = SanitizePolicy(max_depth=2)
     assert sanitize({"a": {"b": 1}}, policy=policy) == {"a": {"b": 1}}
-    assert sanitize({"a": {"b": {"c": 1}}}, policy=policy) == {"a": {"b": MAX_DEPTH_MARKER}}
-    assert sanitize([[[1]], 2], policy=policy) == [[MAX_DEPTH_MARKER], 2]
+    with pytest.raises(PayloadRejected, match=r"^payload\.a\.b: a container at nesting level 3"):
+        sanitize({"a": {"b": {"c": 1}}}, policy=policy)
+    with pytest.raises(PayloadRejected, match=r"^payload\[0\]\[0\]: .* level 3 .* limit of 2"):
+        sanitize([[[1]], 2], policy=policy)
+    cut = SanitizePolicy(max_depth=2, truncate=True)
+    assert sanitize({"a": {"b": {"c": 1}}}, policy=cut) == {"a": {"b": MAX_DEPTH_MARKER}}
+    assert sanitize([[[1]], 2], policy=cut) == [[MAX_DEPTH_MARKER], 2]
 
 
-def test_long_strings_are_truncated() -> None:
-    out = sanitize({"text": "x" * 10_000})
-    assert isinstance(out, dict)
-    text = out["text"]
+@pytest.mark.parametrize(
+    "inner",
+    [
+        frozenset({"x"}),
+        ("x",),
+        Model(name="n", at=dt.datetime(2024, 1, 1), token="t", tags=[]),
+        Actor("a1", Kind.AGENT, dt.date(2024, 1, 2)),
+    ],
+    ids=["set", "tuple", "model", "dataclass"],
+)
+def test_every_kind_of_container_counts_for_depth(inner: Any) -> None:
+    with pytest.raises(PayloadRejected, match=r"^payload\.c: .* level 2 is over the limit of 1"):
+        sanitize({"c": inner}, policy=SanitizePolicy(max_depth=1))
+    result = sanitize_object_encoded(
+        {"c": inner}, policy=SanitizePolicy(max_depth=1, truncate=True)
+    )
+    assert result.value == {"c": MAX_DEPTH_MARKER}
+    assert result.truncated == ("payload.c",)
+
+
+def test_a_long_string_is_rejected_naming_path_limit_and_size() -> None:
+    text = "x" * (100 * 1024)
+    with pytest.raises(PayloadRejected) as info:
+        sanitize({"items": [{}, {}, {}, {"text": text}]})
+    message = str(info.value)
+    assert message.startswith("payload.items[3].text: ")
+    assert "a string of 102400 characters is over the limit of 4096 characters" in message
+    assert "COWORK_EVENT_MAX_STRING_LENGTH" in message  # how to raise it
+    assert "truncate=True" in message  # or how to ask for truncation
+    assert "xxxx" not in message  # never the value
+    with pytest.raises(PayloadRejected, match=r"^metadata\.note: a string of 4097 characters"):
+        sanitize({"note": "y" * 4097}, what="metadata")
+    with pytest.raises(PayloadRejected, match=r"^payload: a string of 5000 characters"):
+        sanitize("z" * 5000)
+
+
+def test_a_string_at_the_limit_is_kept_whole() -> None:
+    text = "x" * DEFAULT_POLICY.max_string
+    assert sanitize({"text": text}) == {"text": text}
+
+
+def test_the_string_limit_counts_what_is_stored_after_masking() -> None:
+    # 800 six-character addresses become 800 seven-character markers: 5600 characters, not
+    # 5600 - 800; the stored text is what must fit (so that sanitising again changes nothing).
+    policy = SanitizePolicy(max_string=5000)
+    text = " ".join(["a@b.cc"] * 800)
+    assert len(text) < 5600
+    with pytest.raises(PayloadRejected, match="a string of 6399 characters"):
+        sanitize(text, policy=policy)
+
+
+def test_a_secret_over_the_limit_is_redacted_not_rejected() -> None:
+    assert sanitize({"token": "t" * 10_000}) == {"token": REDACTED}
+
+
+def test_long_strings_are_truncated_only_when_asked_and_the_paths_are_reported() -> None:
+    payload = {"text": "x" * 10_000, "items": [1, {"odd key": "y" * 5000}], "short": "ok"}
+    result = sanitize_object_encoded(payload, policy=TRUNCATE)
+    assert isinstance(result, Sanitized)
+    text = result.value["text"]
     assert isinstance(text, str)
     assert len(text) == DEFAULT_POLICY.max_string
     assert text.endswith(TRUNCATION_SUFFIX)
-    assert sanitize(out) == out
+    assert text.startswith("x" * 100)
+    assert result.value["short"] == "ok"
+    assert result.truncated == ("payload.text", 'payload.items[1]["odd key"]')
+    assert json.loads(result.text) == result.value
+    again = sanitize_object_encoded(result.value, policy=TRUNCATE)
+    assert again.value == result.value
+    assert again.truncated == ()  # nothing left to cut
+    with pytest.raises(PayloadRejected, match=r"^payload\.text: a string of 10000 characters"):
+        sanitize_object_encoded(payload)  # the default policy rejects
+
+
+def test_truncation_of_a_top_level_string() -> None:
+    out = sanitize("z" * 5000, policy=TRUNCATE)
+    assert isinstance(out, str) and len(out) == DEFAULT_POLICY.max_string
+
+
+def test_truncating_keeps_the_byte_limit() -> None:
+    policy = SanitizePolicy(max_bytes=1000, truncate=True)
+    with pytest.raises(PayloadRejected, match="over the limit of 1000 bytes"):
+        sanitize({f"k{i}": "x" * 100 for i in range(20)}, policy=policy)
+
+
+def test_record_truncation_lists_paths_in_metadata() -> None:
+    metadata = sanitize_object_encoded({"by": "agent-1"}, what="metadata")
+    marked = record_truncation(metadata, ["payload.text", "metadata.note"])
+    assert marked.value == {"by": "agent-1", TRUNCATED_KEY: ["payload.text", "metadata.note"]}
+    assert json.loads(marked.text) == marked.value
+    assert record_truncation(metadata, []) is metadata
+    # A list already there (an event read back and published again) is extended, not lost.
+    again = record_truncation(
+        sanitize_object_encoded(marked.value, what="metadata"), ["payload.text", "payload.b"]
+    )
+    assert again.value[TRUNCATED_KEY] == ["payload.text", "metadata.note", "payload.b"]
+
+
+@pytest.mark.parametrize("taken", ["yes", None, 3, ["ok", 1], {"a": 1}])
+def test_record_truncation_refuses_to_overwrite_other_metadata(taken: Any) -> None:
+    metadata = sanitize_object_encoded({TRUNCATED_KEY: taken}, what="metadata")
+    with pytest.raises(PayloadRejected, match=r"^metadata\.truncated: this key is reserved"):
+        record_truncation(metadata, ["payload.text"])
+
+
+def test_record_truncation_keeps_the_byte_limit() -> None:
+    policy = SanitizePolicy(max_bytes=64)
+    metadata = sanitize_object_encoded({"a": "x" * 40}, policy=policy, what="metadata")
+    with pytest.raises(PayloadRejected, match="^metadata is .* over the limit of 64 bytes"):
+        record_truncation(metadata, ["payload.some.long.path"], policy=policy)
 
 
 def test_large_payload_is_rejected_with_clear_message() -> None:
@@ -442,7 +574,8 @@ def test_large_payload_is_rejected_with_clear_message() -> None:
     with pytest.raises(PayloadRejected) as info:
         sanitize(payload)
     message = str(info.value)
-    assert "65536" in message
+    assert "over the limit of 65536 bytes" in message
+    assert "COWORK_EVENT_MAX_BYTES" in message
     assert "blackboard artifact" in message
     assert "payload is 10" in message  # the actual size, about 100 KB
 
@@ -450,7 +583,7 @@ def test_large_payload_is_rejected_with_clear_message() -> None:
 def test_size_cap_is_configurable() -> None:
     policy = SanitizePolicy(max_bytes=100)
     sanitize({"a": "x" * 50}, policy=policy)
-    with pytest.raises(PayloadRejected, match="100-byte cap"):
+    with pytest.raises(PayloadRejected, match="over the limit of 100 bytes"):
         sanitize({"a": "x" * 100}, policy=policy)
 
 
@@ -473,6 +606,8 @@ def test_policy_validation() -> None:
         SanitizePolicy(max_depth=0)
     with pytest.raises(ValueError, match="max_string"):
         SanitizePolicy(max_string=5)
+    with pytest.raises(ValueError, match="truncate"):
+        SanitizePolicy(truncate=1)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,8 +665,23 @@ def test_typical_payload_is_fast() -> None:
 def test_adversarial_strings_are_not_slow(text: str) -> None:
     policy = SanitizePolicy(max_string=1 << 20, max_bytes=1 << 24)
     start = time.perf_counter()
-    sanitize(text, policy=policy)
+    with contextlib.suppress(PayloadRejected):  # a chain masking cannot settle is refused
+        sanitize(text, policy=policy)
     assert time.perf_counter() - start < 0.5
+
+
+def test_text_that_masking_cannot_settle_is_rejected_not_replaced() -> None:
+    # Every round masks the last two segments and exposes the next pair as a new match. This
+    # used to become "[unrepresentable]" without a word.
+    chain = "eyJa." * 40
+    with pytest.raises(PayloadRejected) as info:
+        sanitize({"note": chain})
+    message = str(info.value)
+    assert message.startswith("payload.note: this text keeps exposing new matches")
+    assert "eyJa" not in message
+    result = sanitize_object_encoded({"note": chain}, policy=TRUNCATE)
+    assert result.value == {"note": "[unrepresentable]"}
+    assert result.truncated == ("payload.note",)
 
 
 # --------------------------------------------------------------------------------------------
@@ -616,8 +766,18 @@ def _check(value: Any, policy: SanitizePolicy) -> None:
         out = sanitize(value, policy=policy)
     except PayloadRejected as exc:
         message = str(exc)
-        assert "is not valid JSON" in message or "cap" in message or "both become" in message
+        assert (
+            "is not valid JSON" in message
+            or "over the limit of" in message
+            or "both become" in message
+            or "cannot be masked to a stable result" in message
+        )
         return
+    _assert_bounded(out, policy)
+    assert sanitize(out, policy=policy) == out
+
+
+def _assert_bounded(out: JsonValue, policy: SanitizePolicy) -> None:
     text = json.dumps(out, allow_nan=False, ensure_ascii=False)
     text.encode("utf-8")
     assert json.loads(text) == out
@@ -625,7 +785,35 @@ def _check(value: Any, policy: SanitizePolicy) -> None:
     assert _depth(out) <= policy.max_depth
     assert all(len(s) <= policy.max_string for s in _strings(out))
     assert "\x00" not in text
-    assert sanitize(out, policy=policy) == out
+
+
+def _check_truncating(value: dict[str, Any], policy: SanitizePolicy) -> None:
+    """Truncation changes a value exactly when the default (rejecting) policy refuses it for
+    a limit, and then names at least one path; what it cannot fix is still rejected."""
+    cut = dataclasses.replace(policy, truncate=True)
+    try:
+        result = sanitize_object_encoded(value, policy=cut)
+    except PayloadRejected as exc:
+        message = str(exc)
+        assert (
+            "is not valid JSON" in message
+            or "both become" in message
+            or re.search(r"over the limit of \d+ bytes", message)
+        ), message
+        return
+    _assert_bounded(result.value, cut)
+    assert sanitize_object_encoded(result.value, policy=cut) == Sanitized(
+        value=result.value, text=result.text
+    )
+    try:
+        strict = sanitize_object(value, policy=policy)
+    except PayloadRejected as exc:
+        reason = str(exc)
+        assert "over the limit of" in reason or "stable result" in reason
+        assert result.truncated
+    else:
+        assert result.truncated == ()
+        assert strict == result.value
 
 
 @settings(max_examples=300, deadline=None)
@@ -641,9 +829,15 @@ def test_property_small_caps(value: Any) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=4))
+def test_property_truncation_only_where_a_limit_is_over_and_named(value: Any) -> None:
+    _check_truncating(value, _SMALL)
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(_interesting_text, max_size=8).map(" ".join))
 def test_property_text_masking_is_idempotent(text: str) -> None:
-    policy = SanitizePolicy(max_string=48)
+    policy = SanitizePolicy(max_string=48, truncate=True)
     once = sanitize(text, policy=policy)
     assert sanitize(once, policy=policy) == once
     assert isinstance(once, str)

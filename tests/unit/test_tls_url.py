@@ -1,4 +1,4 @@
-"""TLS URL handling: verification whenever TLS is requested (MISSION 7: ssl=true trap)."""
+"""TLS URL handling: verification whenever TLS is requested (``ssl=true`` included)."""
 
 from __future__ import annotations
 

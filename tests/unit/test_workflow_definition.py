@@ -1,4 +1,4 @@
-"""Workflow definitions as data (MISSION 4.9): validation, JSON round trip, checksum, correlation.
+"""Workflow definitions as data: validation, JSON round trip, checksum, correlation.
 
 Pure unit tests: no database, no runtime.
 """

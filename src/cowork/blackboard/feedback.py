@@ -45,7 +45,7 @@ class FeedbackOps(TenantService):
         self,
         workspace_id: str,
         *,
-        author_id: str,
+        actor: str,
         body: str,
         artifact_key: str | None = None,
         severity: FeedbackSeverity | str = FeedbackSeverity.MINOR,
@@ -58,7 +58,7 @@ class FeedbackOps(TenantService):
         ``artifactKey``.
         """
         validate_id(workspace_id, "workspace_id")
-        validate_id(author_id, "author_id")
+        validate_id(actor, "actor")
         text = _body(body)
         if artifact_key is not None:
             check_key(artifact_key)
@@ -85,7 +85,7 @@ class FeedbackOps(TenantService):
                     feedback_id=feedback_id,
                     workspace_id=workspace_id,
                     artifact_key=artifact_key,
-                    author_id=author_id,
+                    author_id=actor,
                     body=text,
                     severity=level.value,
                     tags=Json(tag_list),
@@ -98,7 +98,7 @@ class FeedbackOps(TenantService):
                 "workspaceId": workspace_id,
                 "artifactKey": artifact_key,
                 "feedbackId": feedback_id,
-                "authorId": author_id,
+                "actorId": actor,
                 "severity": level.value,
                 "status": feedback.status.value,
                 "tags": tag_list,
@@ -117,11 +117,15 @@ class FeedbackOps(TenantService):
             )
         return feedback
 
-    async def get_feedback(self, feedback_id: str) -> Feedback | None:
+    async def get_feedback(self, workspace_id: str, feedback_id: str) -> Feedback | None:
+        """The thread, or None if the workspace has no thread ``feedback_id``."""
+        validate_id(workspace_id, "workspace_id")
         validate_id(feedback_id, "feedback_id")
         async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one("feedback_get", self._params(feedback_id=feedback_id))
-        return None if row is None else Feedback.from_row(row)
+        if row is None or row["workspace_id"] != workspace_id:
+            return None
+        return Feedback.from_row(row)
 
     async def list_feedback(
         self,
@@ -145,6 +149,7 @@ class FeedbackOps(TenantService):
 
     async def update_feedback(
         self,
+        workspace_id: str,
         feedback_id: str,
         *,
         actor: str,
@@ -152,14 +157,16 @@ class FeedbackOps(TenantService):
         severity: FeedbackSeverity | str | None = None,
         tags: Iterable[str] | None = None,
     ) -> Feedback:
-        """Change a thread's status, severity or tags; a status change emits
-        ``feedback:status:changed``."""
+        """Change a thread's status, severity or tags. A status change emits
+        ``feedback:status:changed``; a severity or tag change emits ``feedback:updated`` (with
+        the fields that changed, before and after). Nothing changed, nothing emitted."""
+        validate_id(workspace_id, "workspace_id")
         validate_id(actor, "actor")
         new_status = None if status is None else _status(status)
         new_severity = None if severity is None else _severity(severity)
         new_tags = None if tags is None else _tags(tags)
         async with self._transaction() as ctx:
-            current, row_version = await self._locked(ctx, feedback_id)
+            current, row_version = await self._locked(ctx, workspace_id, feedback_id)
             updated = await self._store(
                 ctx,
                 current,
@@ -169,36 +176,55 @@ class FeedbackOps(TenantService):
                 tags=new_tags if new_tags is not None else list(current.tags),
                 comments=[c.to_json() for c in current.comments],
             )
+            events: list[NewEvent] = []
             if new_status is not None and new_status is not current.status:
-                await self._emit(
-                    ctx,
-                    [
-                        NewEvent(
-                            event_type="feedback:status:changed",
-                            aggregate_type="feedback",
-                            aggregate_id=feedback_id,
-                            payload={
-                                "workspaceId": current.workspace_id,
-                                "artifactKey": current.artifact_key,
-                                "feedbackId": feedback_id,
-                                "from": current.status.value,
-                                "to": new_status.value,
-                                "actorId": actor,
-                            },
-                        )
-                    ],
+                events.append(
+                    NewEvent(
+                        event_type="feedback:status:changed",
+                        aggregate_type="feedback",
+                        aggregate_id=feedback_id,
+                        payload={
+                            "workspaceId": current.workspace_id,
+                            "artifactKey": current.artifact_key,
+                            "feedbackId": feedback_id,
+                            "from": current.status.value,
+                            "to": new_status.value,
+                            "actorId": actor,
+                        },
+                    )
                 )
+            changes = _edits(current, updated)
+            if changes:
+                events.append(
+                    NewEvent(
+                        event_type="feedback:updated",
+                        aggregate_type="feedback",
+                        aggregate_id=feedback_id,
+                        payload={
+                            "workspaceId": current.workspace_id,
+                            "artifactKey": current.artifact_key,
+                            "feedbackId": feedback_id,
+                            "changes": changes,
+                            "actorId": actor,
+                        },
+                    )
+                )
+            if events:
+                await self._emit(ctx, events)
         return updated
 
-    async def add_comment(self, feedback_id: str, *, author_id: str, body: str) -> Feedback:
+    async def add_comment(
+        self, workspace_id: str, feedback_id: str, *, actor: str, body: str
+    ) -> Feedback:
         """Append a comment to a thread; emits ``feedback:comment:added``."""
-        validate_id(author_id, "author_id")
+        validate_id(workspace_id, "workspace_id")
+        validate_id(actor, "actor")
         text = _body(body)
         async with self._transaction() as ctx:
-            current, row_version = await self._locked(ctx, feedback_id)
+            current, row_version = await self._locked(ctx, workspace_id, feedback_id)
             comment = FeedbackComment(
                 comment_id=new_id(),
-                author_id=author_id,
+                actor=actor,
                 body=text,
                 created_at=utcnow().isoformat(),
             )
@@ -223,20 +249,25 @@ class FeedbackOps(TenantService):
                             "artifactKey": current.artifact_key,
                             "feedbackId": feedback_id,
                             "commentId": comment.comment_id,
-                            "authorId": author_id,
+                            "actorId": actor,
                         },
                     )
                 ],
             )
         return updated
 
-    async def _locked(self, ctx: TransactionContext, feedback_id: str) -> tuple[Feedback, int]:
+    async def _locked(
+        self, ctx: TransactionContext, workspace_id: str, feedback_id: str
+    ) -> tuple[Feedback, int]:
         validate_id(feedback_id, "feedback_id")
         row = await ctx.tx.fetch_one(
             "feedback_get_for_update", self._params(feedback_id=feedback_id)
         )
-        if row is None:
-            raise NotFound(f"no feedback thread {feedback_id!r} in tenant {self.tenant_id!r}")
+        if row is None or row["workspace_id"] != workspace_id:
+            raise NotFound(
+                f"no feedback thread {feedback_id!r} in workspace {workspace_id!r} "
+                f"(tenant {self.tenant_id!r})"
+            )
         return Feedback.from_row(row), row["row_version"]
 
     async def _load(self, ctx: TransactionContext, feedback_id: str) -> Feedback:
@@ -268,6 +299,17 @@ class FeedbackOps(TenantService):
             ),
         )
         return await self._load(ctx, current.feedback_id)
+
+
+def _edits(before: Feedback, after: Feedback) -> dict[str, dict[str, Any]]:
+    """The severity and tag changes between two states of a thread, as ``{field: {"from",
+    "to"}}`` (status changes have their own event)."""
+    changes: dict[str, dict[str, Any]] = {}
+    if after.severity is not before.severity:
+        changes["severity"] = {"from": before.severity.value, "to": after.severity.value}
+    if after.tags != before.tags:
+        changes["tags"] = {"from": list(before.tags), "to": list(after.tags)}
+    return changes
 
 
 def _severity(value: FeedbackSeverity | str) -> FeedbackSeverity:

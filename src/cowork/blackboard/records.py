@@ -29,7 +29,7 @@ class BlackboardEntry:
     artifact_key: str
     artifact_id: str
     artifact_type: str
-    source: str
+    actor: str
     version: int
     payload: Any
     deleted: bool
@@ -45,7 +45,7 @@ class BlackboardEntry:
             artifact_key=row["artifact_key"],
             artifact_id=row["artifact_id"],
             artifact_type=row["artifact_type"],
-            source=row["source"],
+            actor=row["source"],
             version=row["version"],
             payload=row["payload"],
             deleted=bool(row["deleted"]),
@@ -65,7 +65,7 @@ class ArtifactVersion:
     version: int
     artifact_id: str
     artifact_type: str
-    source: str
+    actor: str
     payload: Any
     operation: Literal["create", "update", "rollback", "delete", "recreate", "restore"]
     deleted: bool
@@ -80,7 +80,7 @@ class ArtifactVersion:
             version=row["version"],
             artifact_id=row["artifact_id"],
             artifact_type=row["artifact_type"],
-            source=row["source"],
+            actor=row["source"],
             payload=row["payload"],
             operation=row["operation"],
             deleted=bool(row["deleted"]),
@@ -129,14 +129,14 @@ class FeedbackStatus(StrEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeedbackComment:
     comment_id: str
-    author_id: str
+    actor: str
     body: str
     created_at: str
 
     def to_json(self) -> dict[str, Any]:
         return {
             "commentId": self.comment_id,
-            "authorId": self.author_id,
+            "actorId": self.actor,
             "body": self.body,
             "createdAt": self.created_at,
         }
@@ -145,7 +145,7 @@ class FeedbackComment:
     def from_json(cls, data: dict[str, Any]) -> FeedbackComment:
         return cls(
             comment_id=data["commentId"],
-            author_id=data["authorId"],
+            actor=data["actorId"] if "actorId" in data else data["authorId"],
             body=data["body"],
             created_at=data["createdAt"],
         )
@@ -158,7 +158,7 @@ class Feedback:
     feedback_id: str
     workspace_id: str
     artifact_key: str | None
-    author_id: str
+    actor: str
     body: str
     severity: FeedbackSeverity
     status: FeedbackStatus
@@ -176,7 +176,7 @@ class Feedback:
             feedback_id=row["feedback_id"],
             workspace_id=row["workspace_id"],
             artifact_key=row["artifact_key"],
-            author_id=row["author_id"],
+            actor=row["author_id"],
             body=row["body"],
             severity=FeedbackSeverity(row["severity"]),
             status=FeedbackStatus(row["status"]),

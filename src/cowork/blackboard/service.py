@@ -45,7 +45,7 @@ class BlackboardService(FeedbackOps):
         artifact_key: str,
         payload: Any,
         *,
-        source: str,
+        actor: str,
         artifact_type: str = "document",
         expected_version: int | None = None,
     ) -> BlackboardEntry:
@@ -57,7 +57,7 @@ class BlackboardService(FeedbackOps):
         """
         validate_id(workspace_id, "workspace_id")
         check_key(artifact_key)
-        check_label(source, "source")
+        check_label(actor, "actor")
         check_label(artifact_type, "artifact_type")
         expected = check_expected_version(expected_version)
         validate_document(payload, what="payload")
@@ -67,7 +67,7 @@ class BlackboardService(FeedbackOps):
                 workspace_id,
                 artifact_key,
                 payload=payload,
-                source=source,
+                actor=actor,
                 artifact_type=artifact_type,
                 expected=expected,
             ),
@@ -82,13 +82,13 @@ class BlackboardService(FeedbackOps):
         artifact_key: str,
         to_version: int,
         *,
-        source: str,
+        actor: str,
         expected_version: int | None = None,
     ) -> BlackboardEntry:
         """Write a new version whose content is that of ``to_version`` (history is kept)."""
         validate_id(workspace_id, "workspace_id")
         check_key(artifact_key)
-        check_label(source, "source")
+        check_label(actor, "actor")
         expected = check_expected_version(expected_version)
         if isinstance(to_version, bool) or not isinstance(to_version, int) or to_version < 1:
             raise ValidationError(f"to_version must be a positive integer, got {to_version!r}")
@@ -109,7 +109,7 @@ class BlackboardService(FeedbackOps):
                 workspace_id,
                 artifact_key,
                 payload=old["payload"],
-                source=source,
+                actor=actor,
                 artifact_type=old["artifact_type"],
                 expected=expected,
                 operation="rollback",
@@ -123,14 +123,14 @@ class BlackboardService(FeedbackOps):
         workspace_id: str,
         artifact_key: str,
         *,
-        source: str,
+        actor: str,
         expected_version: int | None = None,
     ) -> BlackboardEntry:
         """Soft delete: writes a tombstone version; ``put`` with expected_version 0 or None
         re-creates the artifact later."""
         validate_id(workspace_id, "workspace_id")
         check_key(artifact_key)
-        check_label(source, "source")
+        check_label(actor, "actor")
         expected = check_expected_version(expected_version)
         return await self._retrying(
             lambda ctx: self._write(
@@ -138,7 +138,7 @@ class BlackboardService(FeedbackOps):
                 workspace_id,
                 artifact_key,
                 payload=None,
-                source=source,
+                actor=actor,
                 artifact_type=None,
                 expected=expected,
                 operation="delete",
@@ -191,7 +191,7 @@ class BlackboardService(FeedbackOps):
         artifact_key: str,
         *,
         payload: Any,
-        source: str,
+        actor: str,
         artifact_type: str | None,
         expected: int | None,
         operation: Operation | None = None,
@@ -223,7 +223,7 @@ class BlackboardService(FeedbackOps):
             **keys,
             "artifact_id": artifact_id,
             "artifact_type": kind or "document",
-            "source": source,
+            "source": actor,
             "payload": Json(payload),
             "version": version,
             "deleted": deleted,
@@ -268,7 +268,7 @@ class BlackboardService(FeedbackOps):
             "artifactType": entry.artifact_type,
             "version": entry.version,
             "previousVersion": previous,
-            "source": entry.source,
+            "actorId": entry.actor,
             "operation": op,
         }
 
@@ -282,7 +282,8 @@ class BlackboardService(FeedbackOps):
 
         if op == "delete":
             return [event("blackboard:entry:deleted")]
-        first = op in ("create", "recreate")
+        # A restore that brings an artifact back from a tombstone (or from nothing) creates it.
+        first = op in ("create", "recreate") or (op == "restore" and previous is None)
         events = [
             event("blackboard:entry:created" if first else "blackboard:entry:updated"),
             event("workspace:artifact:updated"),

@@ -9,6 +9,8 @@ import click
 
 from cowork.blackboard.records import ArtifactDiff, ArtifactVersion, BlackboardEntry
 from cowork.cli.context import CliContext, pass_cli
+from cowork.cli.lookup import require_workspace
+from cowork.cli.payload import JSON_PAYLOAD
 from cowork.errors import NotFound, ValidationError
 
 
@@ -31,6 +33,7 @@ def list_command(cli: CliContext, workspace_id: str, include_deleted: bool) -> N
 
     async def run() -> list[BlackboardEntry]:
         async with await cli.runtime() as rt:
+            await require_workspace(rt, workspace_id)
             return await rt.blackboard.list(workspace_id, include_deleted=include_deleted)
 
     items = cli.run(run)
@@ -39,9 +42,9 @@ def list_command(cli: CliContext, workspace_id: str, include_deleted: bool) -> N
         return
     cli.table(
         f"artifacts of {workspace_id}",
-        ("key", "version", "type", "source", "deleted", "payload"),
+        ("key", "version", "type", "actor", "deleted", "payload"),
         (
-            (e.artifact_key, e.version, e.artifact_type, e.source, e.deleted, _short(e.payload))
+            (e.artifact_key, e.version, e.artifact_type, e.actor, e.deleted, _short(e.payload))
             for e in items
         ),
     )
@@ -58,6 +61,7 @@ def get_command(cli: CliContext, workspace_id: str, artifact_key: str, version: 
     async def run() -> BlackboardEntry | ArtifactVersion:
         async with await cli.runtime() as rt:
             found: BlackboardEntry | ArtifactVersion | None
+            await require_workspace(rt, workspace_id)
             if version is None:
                 found = await rt.blackboard.get(workspace_id, artifact_key)
             else:
@@ -71,7 +75,7 @@ def get_command(cli: CliContext, workspace_id: str, artifact_key: str, version: 
         cli.emit_json(item)
     else:
         cli.console.print(
-            f"{item.artifact_key} v{item.version} ({item.artifact_type}, {item.source})"
+            f"{item.artifact_key} v{item.version} ({item.artifact_type}, {item.actor})"
         )
         cli.console.print_json(json.dumps(item.payload))
 
@@ -85,6 +89,7 @@ def history_command(cli: CliContext, workspace_id: str, artifact_key: str) -> No
 
     async def run() -> list[ArtifactVersion]:
         async with await cli.runtime() as rt:
+            await require_workspace(rt, workspace_id)
             versions = await rt.blackboard.history(workspace_id, artifact_key)
         if not versions:
             raise NotFound(f"no artifact {artifact_key!r} in workspace {workspace_id!r}")
@@ -96,12 +101,12 @@ def history_command(cli: CliContext, workspace_id: str, artifact_key: str) -> No
         return
     cli.table(
         f"history of {artifact_key}",
-        ("version", "operation", "source", "at", "payload"),
+        ("version", "operation", "actor", "at", "payload"),
         (
             (
                 v.version,
                 v.operation,
-                v.source,
+                v.actor,
                 v.created_at.isoformat(timespec="seconds"),
                 _short(v.payload),
             )
@@ -113,8 +118,8 @@ def history_command(cli: CliContext, workspace_id: str, artifact_key: str) -> No
 @blackboard_group.command("put")
 @click.argument("workspace_id")
 @click.argument("artifact_key")
-@click.argument("payload")
-@click.option("--source", required=True, help="Who writes (agent or person id).")
+@click.argument("payload", type=JSON_PAYLOAD)
+@click.option("--actor", required=True, help="Who writes (agent or person id).")
 @click.option("--type", "artifact_type", default="document", show_default=True)
 @click.option("--expected-version", type=int, help="0 = create only; N = only if at version N.")
 @pass_cli
@@ -122,24 +127,21 @@ def put_command(
     cli: CliContext,
     workspace_id: str,
     artifact_key: str,
-    payload: str,
-    source: str,
+    payload: Any,
+    actor: str,
     artifact_type: str,
     expected_version: int | None,
 ) -> None:
-    """Write the next version; PAYLOAD is JSON text."""
-    try:
-        document = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"PAYLOAD is not JSON: {exc}") from None
+    """Write the next version; PAYLOAD is JSON text, @FILE, or - (standard input)."""
 
     async def run() -> BlackboardEntry:
         async with await cli.runtime() as rt:
+            await require_workspace(rt, workspace_id)
             return await rt.blackboard.put(
                 workspace_id,
                 artifact_key,
-                document,
-                source=source,
+                payload,
+                actor=actor,
                 artifact_type=artifact_type,
                 expected_version=expected_version,
             )
@@ -164,6 +166,7 @@ def diff_command(
 
     async def run() -> ArtifactDiff:
         async with await cli.runtime() as rt:
+            await require_workspace(rt, workspace_id)
             return await rt.blackboard.diff(workspace_id, artifact_key, from_version, to_version)
 
     try:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cowork.cli.context import CliContext, pass_cli
-from cowork.consumers.service import ConsumerInfo, ParkedEvent
+from cowork.cli.lookup import require_consumer
+
+if TYPE_CHECKING:
+    from cowork.consumers.service import ConsumerInfo, ParkedEvent
 
 
 @click.group("consumers")
@@ -52,6 +57,8 @@ def parked_command(cli: CliContext, consumer_id: str | None) -> None:
 
     async def run() -> list[ParkedEvent]:
         async with await cli.runtime() as rt:
+            if consumer_id is not None:
+                await require_consumer(rt, consumer_id)
             return await rt.consumers.parked(consumer_id)
 
     items = cli.run(run)
@@ -71,6 +78,7 @@ def parked_command(cli: CliContext, consumer_id: str | None) -> None:
 def _redrive(cli: CliContext, consumer_id: str, position: int | None) -> None:
     async def run() -> int:
         async with await cli.runtime() as rt:
+            await require_consumer(rt, consumer_id)
             return await rt.consumers.redrive(consumer_id, position=position)
 
     count = cli.run(run)
@@ -127,6 +135,7 @@ def reset_command(
 
     async def run() -> None:
         async with await cli.runtime() as rt:
+            await require_consumer(rt, consumer_id)
             await rt.consumers.reset(consumer_id, to=to, pattern=pattern)  # type: ignore[arg-type]
 
     cli.run(run)

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import enum
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from cowork.cli import exit_codes
-from cowork.config import Settings, load_settings
 from cowork.errors import CoworkError
-from cowork.runtime import Runtime, open_runtime
+
+if TYPE_CHECKING:
+    # Imported where used: ``cowork --help`` and usage errors never load rich, pydantic, the
+    # drivers or the runtime (tests/cli/test_fast_start.py holds this).
+    from rich.console import Console
+
+    from cowork.config import Settings
+    from cowork.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -52,10 +55,28 @@ class CliContext:
     config_file: str | None
     tenant_id: str | None
     as_json: bool
-    console: Console
-    err_console: Console
+    _consoles: dict[bool, Console] = field(default_factory=dict, repr=False)
+
+    @property
+    def console(self) -> Console:
+        """Rich output on stdout (created on first use)."""
+        return self._console(stderr=False)
+
+    @property
+    def err_console(self) -> Console:
+        """Rich output on stderr: progress, notes beside machine-readable stdout."""
+        return self._console(stderr=True)
+
+    def _console(self, *, stderr: bool) -> Console:
+        if stderr not in self._consoles:
+            from rich.console import Console
+
+            self._consoles[stderr] = Console(stderr=stderr)
+        return self._consoles[stderr]
 
     def settings(self) -> Settings:
+        from cowork.config import load_settings
+
         return load_settings(
             config_file=self.config_file,
             database_url=self.database_url,
@@ -63,6 +84,8 @@ class CliContext:
         )
 
     def run(self, factory: Callable[[], Awaitable[T]]) -> T:
+        import asyncio
+
         with user_errors(self):
             return asyncio.run(_call(factory))
 
@@ -75,6 +98,8 @@ class CliContext:
 
     async def runtime(self) -> Runtime:
         """A runtime for a command: required mode (never a silent memory fallback), no worker."""
+        from cowork.runtime import open_runtime
+
         return await open_runtime(
             self.database_url,
             tenant_id=self.tenant_id,
@@ -84,6 +109,8 @@ class CliContext:
         )
 
     def table(self, title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        from rich.table import Table
+
         table = Table(title=title, title_justify="left")
         for column in columns:
             table.add_column(column, overflow="fold")  # ids wrap, never "…"-truncated

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from cowork.cli import exit_codes
 from cowork.cli.context import CliContext, pass_cli
-from cowork.migrations import MigrationReport, migrate
-from cowork.storage.factory import create_database
+
+if TYPE_CHECKING:
+    from cowork.migrations import MigrationReport
 
 
 async def _run(cli: CliContext, check: bool) -> tuple[str, MigrationReport]:
+    from cowork.migrations import migrate
+    from cowork.storage.factory import create_database
+
     settings = cli.settings()
     db = create_database(settings.effective_database_url(), settings)
     await db.open()

@@ -6,17 +6,17 @@ import sys
 from typing import Any
 
 import click
-from rich.table import Table
 
 from cowork.cli import exit_codes
 from cowork.cli.context import CliContext, pass_cli
 from cowork.errors import PersistenceUnavailable
-from cowork.migrations import migrate
-from cowork.runtime import open_runtime
-from cowork.storage.factory import create_database
 
 
 async def _gather(cli: CliContext) -> dict[str, Any]:
+    from cowork.migrations import migrate
+    from cowork.runtime import open_runtime
+    from cowork.storage.factory import create_database
+
     settings = cli.settings()
     db = create_database(settings.effective_database_url(), settings)
     info: dict[str, Any] = {
@@ -92,6 +92,8 @@ def status_command(cli: CliContext) -> None:
     if cli.as_json:
         cli.emit_json(info)
     else:
+        from rich.table import Table
+
         table = Table(title="cowork status", show_header=False)
         table.add_column("what", style="bold")
         table.add_column("value")
@@ -103,7 +105,7 @@ def status_command(cli: CliContext) -> None:
             if key == "steps_waiting_for_a_worker":
                 value = "\n".join(p["summary"] for p in value) if value else "none"
             if key == "horizon_held_by":
-                # Readers of this tenant wait for these transactions (MISSION 4.7).
+                # Readers of this tenant wait for these transactions.
                 value = "\n".join(h["summary"] for h in value) if value else "nothing"
             table.add_row(key.replace("_", " "), str(value))
         cli.console.print(table)

@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 import click
 
 from cowork.cli.context import CliContext, pass_cli
 from cowork.logs import configure_logging
-from cowork.runtime import Runtime
-from cowork.worker import Setup, load_setup, run_worker
+
+if TYPE_CHECKING:
+    from cowork.runtime import Runtime
+    from cowork.worker import Setup
 
 
 @click.command("worker")
-@click.option("--tenant", "tenants", multiple=True, help="Serve only these tenants (repeatable).")
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    help="Serve only these tenants (repeatable; also `cowork --tenant T worker`).",
+)
 @click.option(
     "--app",
     "app",
@@ -45,6 +53,10 @@ def worker_command(
     discover_interval: float,
 ) -> None:
     """Run durable consumers and workflows until SIGTERM/SIGINT (then exit 0)."""
+    from cowork.worker import load_setup, run_worker
+
+    if not tenants and cli.tenant_id:
+        tenants = (cli.tenant_id,)  # `cowork --tenant T worker` serves T only, as --tenant T
     settings = cli.run_sync(cli.settings)
     configure_logging(log_level or settings.log_level, log_format or settings.log_format)  # type: ignore[arg-type]
     setup: Setup | None = cli.run_sync(lambda: load_setup(app)) if app else None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from cowork.cli.context import CliContext, pass_cli
-from cowork.errors import NotFound
+from cowork.cli.lookup import require_workspace
+from cowork.cli.payload import JSON_PAYLOAD
+from cowork.errors import ValidationError
 from cowork.workspaces.records import Workspace
 
 COLUMNS = ("workspace", "name", "status", "project", "members", "created", "closed")
@@ -60,10 +65,7 @@ def show_command(cli: CliContext, workspace_id: str) -> None:
 
     async def run() -> Workspace:
         async with await cli.runtime() as rt:
-            found = await rt.workspaces.get(workspace_id, include_deleted=True)
-        if found is None:
-            raise NotFound(f"no workspace {workspace_id!r}")
-        return found
+            return await require_workspace(rt, workspace_id)
 
     item = cli.run(run)
     if cli.as_json:
@@ -74,7 +76,7 @@ def show_command(cli: CliContext, workspace_id: str) -> None:
 
 @workspace_group.command("create")
 @click.option("--name", required=True)
-@click.option("--created-by", required=True)
+@click.option("--actor", required=True, help="Who creates it (a member when no --member).")
 @click.option("--project")
 @click.option("--description")
 @click.option("--member", "members", multiple=True, help="Repeat for several members.")
@@ -82,7 +84,7 @@ def show_command(cli: CliContext, workspace_id: str) -> None:
 def create_command(
     cli: CliContext,
     name: str,
-    created_by: str,
+    actor: str,
     project: str | None,
     description: str | None,
     members: tuple[str, ...],
@@ -93,10 +95,10 @@ def create_command(
         async with await cli.runtime() as rt:
             return await rt.workspaces.create(
                 name=name,
-                created_by=created_by,
+                actor=actor,
                 project_id=project,
                 description=description,
-                members=members,
+                members=members or None,  # none given: the creator
             )
 
     item = cli.run(run)
@@ -110,12 +112,22 @@ def _lifecycle(action: str) -> click.Command:
     @click.command(action, help=f"{action.capitalize()} a workspace.")
     @click.argument("workspace_id")
     @click.option("--actor")
+    @click.option("--reason", help="Why (recorded in the events).")
     @pass_cli
-    def command(cli: CliContext, workspace_id: str, actor: str | None) -> None:
+    def command(
+        cli: CliContext,
+        workspace_id: str,
+        actor: str | None,
+        reason: str | None,
+        yes: bool = False,
+    ) -> None:
         async def run() -> Workspace:
             async with await cli.runtime() as rt:
+                current = await require_workspace(rt, workspace_id)
+                if action == "delete" and not yes:
+                    _confirm_delete(current)
                 method = getattr(rt.workspaces, action)
-                result: Workspace = await method(workspace_id, actor=actor)
+                result: Workspace = await method(workspace_id, actor=actor, reason=reason)
                 return result
 
         item = cli.run(run)
@@ -124,7 +136,20 @@ def _lifecycle(action: str) -> click.Command:
         else:
             cli.console.print(f"workspace {item.workspace_id} is {item.status.value}")
 
+    if action == "delete":
+        click.option("--yes", is_flag=True, help="Delete without asking for confirmation.")(command)
     return command
+
+
+def _confirm_delete(workspace: Workspace) -> None:
+    """Ask on the terminal; refuse (exit 2) when there is no terminal to ask on."""
+    what = f"workspace {workspace.workspace_id} ({workspace.name!r}, {workspace.status.value})"
+    if not sys.stdin.isatty():
+        raise ValidationError(
+            f"not deleting {what}: standard input is not a terminal to confirm on; "
+            "pass --yes to delete without asking"
+        )
+    click.confirm(f"delete {what}?", abort=True, err=True)
 
 
 for _action in ("open", "close", "archive", "delete"):
@@ -143,6 +168,7 @@ def add_member_command(
 
     async def run() -> Workspace:
         async with await cli.runtime() as rt:
+            await require_workspace(rt, workspace_id)
             return await rt.workspaces.add_member(workspace_id, member_id, actor=actor)
 
     item = cli.run(run)
@@ -150,3 +176,70 @@ def add_member_command(
         cli.emit_json(item)
     else:
         cli.console.print(f"members of {item.workspace_id}: {', '.join(item.members)}")
+
+
+@workspace_group.command("remove-member")
+@click.argument("workspace_id")
+@click.argument("member_id")
+@click.option("--actor")
+@pass_cli
+def remove_member_command(
+    cli: CliContext, workspace_id: str, member_id: str, actor: str | None
+) -> None:
+    """Remove a member (idempotent)."""
+
+    async def run() -> Workspace:
+        async with await cli.runtime() as rt:
+            await require_workspace(rt, workspace_id)
+            return await rt.workspaces.remove_member(workspace_id, member_id, actor=actor)
+
+    item = cli.run(run)
+    if cli.as_json:
+        cli.emit_json(item)
+    else:
+        members = ", ".join(item.members) or "none"
+        cli.console.print(f"members of {item.workspace_id}: {members}")
+
+
+@workspace_group.command("update")
+@click.argument("workspace_id")
+@click.option("--name", help="A new name.")
+@click.option("--description", help="A new description ('' clears it).")
+@click.option("--project", help="A new project id ('' clears it).")
+@click.option(
+    "--metadata", type=JSON_PAYLOAD, help="Replaces the metadata: JSON object, @FILE or -."
+)
+@click.option("--actor")
+@pass_cli
+def update_command(
+    cli: CliContext,
+    workspace_id: str,
+    name: str | None,
+    description: str | None,
+    project: str | None,
+    metadata: Any,
+    actor: str | None,
+) -> None:
+    """Change a workspace's name, description, project or metadata."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if description is not None:
+        changes["description"] = description or None
+    if project is not None:
+        changes["project_id"] = project or None
+    if metadata is not None:
+        changes["metadata"] = metadata
+    if not changes:
+        raise click.UsageError("give at least one of --name, --description, --project, --metadata")
+
+    async def run() -> Workspace:
+        async with await cli.runtime() as rt:
+            await require_workspace(rt, workspace_id)
+            return await rt.workspaces.update(workspace_id, actor=actor, **changes)
+
+    item = cli.run(run)
+    if cli.as_json:
+        cli.emit_json(item)
+    else:
+        cli.console.print(f"workspace {item.workspace_id} updated")

@@ -24,6 +24,7 @@ from cowork.errors import CoworkError, PersistenceUnavailable, ValidationError
 from cowork.events.envelope import EventEnvelope
 from cowork.events.log import START, Cursor, envelope_from_row, head_cursor, read_events
 from cowork.events.patterns import EventPattern
+from cowork.logs import describe_error
 from cowork.storage.port import Transaction
 from cowork.tenancy import TenantScope
 from cowork.transaction import open_transaction
@@ -71,6 +72,10 @@ class ConsumerRunner:
         self.handled = 0
         self.parked = 0
         self.holding = False
+        # The last acquire found the lease held by another process (which delivers).
+        self.lease_elsewhere = False
+        # Set whenever the cursor moves or the loop changes state (drain() waits on it).
+        self._progress = asyncio.Event()
         self._is_async = inspect.iscoroutinefunction(handler)
         self._cursor: Cursor = START
         self._generation = 0
@@ -97,6 +102,7 @@ class ConsumerRunner:
         self._task = asyncio.get_running_loop().create_task(
             self._main(run), name=f"cowork-consumer-{self.consumer_id}"
         )
+        self._task.add_done_callback(lambda _: self._progress.set())
 
     async def ready(self) -> None:
         await asyncio.shield(self._registered)
@@ -105,6 +111,32 @@ class ConsumerRunner:
         self._caught_up.clear()
         self._waiter.set()
         await asyncio.wait_for(self._caught_up.wait(), timeout)
+
+    async def drain(self, until: Cursor, timeout: float) -> bool:
+        """Before a stop: let the loop handle the events up to ``until`` (those committed
+        before the runtime began to close), for at most ``timeout`` seconds. Returns at once
+        when this process cannot deliver them: no worker here, the loop has ended, or another
+        process holds the lease (that process delivers them). True when nothing is left."""
+        deadline = time.monotonic() + timeout
+        self._waiter.set()  # read now rather than at the next poll
+        while True:
+            self._progress.clear()
+            if self._drained(until):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                return self._drained(until)
+
+    def _drained(self, until: Cursor) -> bool:
+        if not self.running:
+            return True
+        if self.lease_elsewhere and not self.holding:
+            return True
+        return self._cursor >= until
 
     async def stop(self) -> None:
         self._stop.set()
@@ -198,6 +230,8 @@ class ConsumerRunner:
             tenant_id=self.scope.tenant_id, appends=False
         ) as tx:
             row = await tx.fetch_one("consumer_acquire", self._params())
+        self.lease_elsewhere = row is None
+        self._progress.set()
         if row is None:
             return False
         if row["pattern"] != self.pattern.text:
@@ -315,6 +349,7 @@ class ConsumerRunner:
                 if delivered is False or self.transactional:
                     saved = envelope.cursor  # committed with the parking or the handler
             self._cursor = envelope.cursor
+            self._progress.set()
             if time.monotonic() - last_save > self.options.checkpoint_interval:
                 await self._save_checkpoint(self._cursor)
                 saved = self._cursor
@@ -361,7 +396,7 @@ class ConsumerRunner:
                     envelope.position,
                     attempt,
                     self.options.max_attempts,
-                    exc,
+                    describe_error(exc),
                 )
                 if attempt < self.options.max_attempts:
                     await self._sleep(self.options.backoff(attempt))
@@ -417,7 +452,7 @@ class ConsumerRunner:
             envelope.event_type,
             envelope.position,
             attempts,
-            message,
+            describe_error(error) if error else message,
         )
 
     async def _save_checkpoint(self, cursor: Cursor) -> None:

@@ -29,7 +29,7 @@ async def render(ctx: ActionContext) -> Mapping[str, Any]:
     async def write_notes(tx: TransactionContext) -> None:
         spec = await tx.blackboard.get(workspace_id, "spec")
         notes = {"title": "Release notes", "basedOnSpecVersion": spec.version if spec else None}
-        await tx.blackboard.put(workspace_id, "release-notes", notes, source="renderer")
+        await tx.blackboard.put(workspace_id, "release-notes", notes, actor="renderer")
 
     return {"renderedBy": os.getpid()}
 
@@ -46,7 +46,7 @@ async def publish(ctx: ActionContext) -> Mapping[str, Any]:
     async def mark_published(tx: TransactionContext) -> None:
         current = await tx.blackboard.get(workspace_id, "release-notes")
         payload = {**(current.payload if current else {}), "published": True}
-        await tx.blackboard.put(workspace_id, "release-notes", payload, source="publisher")
+        await tx.blackboard.put(workspace_id, "release-notes", payload, actor="publisher")
 
     return {"publishedBy": os.getpid()}
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from cowork.demo.actions import MARKER_ENV
 from cowork.errors import VersionConflict
+from cowork.events.envelope import EventEnvelope
 from cowork.ids import new_id
 from cowork.runtime import Runtime, open_runtime
 from cowork.workflows.definition import ActionStep, WorkflowDefinition
@@ -98,10 +100,19 @@ async def _until(check: Callable[[], Awaitable[T | None]], timeout: float, what:
         await asyncio.sleep(0.1)
 
 
-async def run_demo(database_url: str, console: Console) -> None:
-    tenant = f"demo-{new_id()[-8:]}"
+async def run_demo(
+    database_url: str,
+    console: Console,
+    *,
+    tenant: str | None = None,
+    cli_options: Sequence[str] = (),
+) -> None:
+    """The demo in ``tenant`` (None: a new tenant for this run; an existing one is reused and
+    the report shows this run only). ``cli_options``: the global options (``--database-url``,
+    ``--config``) the inspection commands printed at the end need to find the same data."""
+    tenant = tenant or f"demo-{new_id()[-8:]}"
     started = time.monotonic()
-    marker = Path(tempfile.gettempdir()) / f"cowork-{tenant}.publishing"
+    marker = Path(tempfile.gettempdir()) / f"cowork-demo-{new_id()}.publishing"
     console.rule(f"[bold]Cowork demo[/] — tenant {tenant}")
     rt = await open_runtime(database_url, tenant_id=tenant, owner_id="demo-owner", worker=False)
     worker = Worker(database_url, tenant, marker)
@@ -109,21 +120,46 @@ async def run_demo(database_url: str, console: Console) -> None:
     console.print(f"worker process {worker.pid} runs the consumers and workflows")
     try:
         async with rt:
+            # Where this run's events start: a reused tenant holds earlier runs' events.
+            earlier = await rt.events.read_before(limit=1)
             workspace_id = await _collaborate(rt, console)
             worker = await _crash_and_resume(
                 rt, console, workspace_id, worker, marker, database_url
             )
-            await _report(rt, console, workspace_id)
+            await _report(rt, console, workspace_id, since=earlier[-1] if earlier else None)
     finally:
         code = worker.stop()
         console.print(f"worker {worker.pid} stopped on SIGTERM with exit code {code}")
         marker.unlink(missing_ok=True)
     console.rule(f"demo finished in {time.monotonic() - started:.1f}s")
+    _print_inspection(console, tenant, workspace_id, cli_options)
+
+
+def _print_inspection(
+    console: Console, tenant: str, workspace_id: str, cli_options: Sequence[str]
+) -> None:
+    """The commands that show what the demo left behind, ready to copy."""
+    prefix = ["cowork", *cli_options, "--tenant", tenant]
+    commands = [
+        ["workspace", "show", workspace_id],
+        ["blackboard", "list", workspace_id],
+        ["blackboard", "history", workspace_id, "spec"],
+        ["events", "tail", "-n", "30"],
+        ["workflow", "list"],
+        ["tenants"],
+        ["demo"],
+    ]
+    console.print(f"the demo used tenant {tenant}; inspect it with:")
+    for command in commands:
+        console.print(
+            "  " + shlex.join([*prefix, *command]), markup=False, highlight=False, soft_wrap=True
+        )
+    console.print("(the last one runs the demo again in the same tenant)")
 
 
 async def _collaborate(rt: Runtime, console: Console) -> str:
     console.rule("1. a workspace is created and provisioned")
-    ws = await rt.workspaces.create(name="Launch plan", created_by="alice", project_id="apollo")
+    ws = await rt.workspaces.create(name="Launch plan", actor="alice", project_id="apollo")
     console.print(f"workspace {ws.workspace_id} created by alice")
     await rt.workspaces.add_member(ws.workspace_id, "agent-writer", actor="alice")
     await rt.workspaces.add_member(ws.workspace_id, "agent-reviewer", actor="alice")
@@ -135,7 +171,7 @@ async def _collaborate(rt: Runtime, console: Console) -> str:
         ws.workspace_id,
         "spec",
         {"goal": "ship", "risks": []},
-        source="agent-writer",
+        actor="agent-writer",
         expected_version=0,
     )
     console.print(f"agent-writer created spec v{v1.version}")
@@ -145,7 +181,7 @@ async def _collaborate(rt: Runtime, console: Console) -> str:
         ws.workspace_id,
         "spec",
         {"goal": "ship v1.0", "risks": []},
-        source="agent-writer",
+        actor="agent-writer",
         expected_version=v1.version,
     )
     console.print(f"agent-writer revised spec to v{v2.version}")
@@ -154,7 +190,7 @@ async def _collaborate(rt: Runtime, console: Console) -> str:
             ws.workspace_id,
             "spec",
             {**seen.payload, "risks": ["load"]},
-            source="agent-reviewer",
+            actor="agent-reviewer",
             expected_version=seen.version,
         )
     except VersionConflict as conflict:
@@ -168,7 +204,7 @@ async def _collaborate(rt: Runtime, console: Console) -> str:
             ws.workspace_id,
             "spec",
             {**latest.payload, "risks": ["load"]},
-            source="agent-reviewer",
+            actor="agent-reviewer",
             expected_version=latest.version,
         )
         console.print(f"agent-reviewer wrote spec v{v3.version} on top of v{latest.version}")
@@ -177,7 +213,7 @@ async def _collaborate(rt: Runtime, console: Console) -> str:
     feedback = await bb.add_feedback(
         ws.workspace_id,
         artifact_key="spec",
-        author_id="agent-reviewer",
+        actor="agent-reviewer",
         body="Add a rollback plan",
         severity="blocking",
         tags=["risk"],
@@ -189,18 +225,20 @@ async def _collaborate(rt: Runtime, console: Console) -> str:
         ws.workspace_id,
         "spec",
         {**current.payload, "rollback": "blue/green"},
-        source="agent-writer",
+        actor="agent-writer",
         expected_version=current.version,
     )
-    await bb.update_feedback(feedback.feedback_id, actor="agent-writer", status="addressed")
+    await bb.update_feedback(
+        feedback.workspace_id, feedback.feedback_id, actor="agent-writer", status="addressed"
+    )
     console.print(f"agent-writer addressed it in spec v{v4.version}")
 
     console.rule("4. snapshot and restore")
-    snapshot = await rt.snapshots.create(ws.workspace_id, created_by="alice", label="reviewed")
-    await bb.put(ws.workspace_id, "spec", {"goal": "oops"}, source="agent-writer")
-    await bb.put(ws.workspace_id, "scratch", {"note": "temporary"}, source="agent-writer")
+    snapshot = await rt.snapshots.create(ws.workspace_id, actor="alice", label="reviewed")
+    await bb.put(ws.workspace_id, "spec", {"goal": "oops"}, actor="agent-writer")
+    await bb.put(ws.workspace_id, "scratch", {"note": "temporary"}, actor="agent-writer")
     console.print("after the snapshot: spec overwritten, scratch added")
-    await rt.snapshots.restore(snapshot.snapshot_id, actor="alice")
+    await rt.snapshots.restore(snapshot.workspace_id, snapshot.snapshot_id, actor="alice")
     restored = await bb.get(ws.workspace_id, "spec")
     assert restored is not None
     gone = await bb.get(ws.workspace_id, "scratch")
@@ -213,7 +251,7 @@ async def _collaborate(rt: Runtime, console: Console) -> str:
     console.print("spec history: " + ", ".join(f"v{v.version} {v.operation}" for v in versions))
 
     async def builtins_done() -> list[WorkflowInstance] | None:
-        done = await rt.workflows.list(status="completed")
+        done = _of_workspace(await rt.workflows.list(status="completed"), ws.workspace_id)
         ids = {i.workflow_id for i in done}
         wanted = {"workspace-provisioning", "blackboard-entry-review-publish"}
         return done if wanted <= ids else None
@@ -254,17 +292,25 @@ async def _crash_and_resume(
     )
     notes = await rt.blackboard.history(workspace_id, "release-notes")
     console.print(
-        "release-notes history: " + ", ".join(f"v{v.version} by {v.source}" for v in notes)
+        "release-notes history: " + ", ".join(f"v{v.version} by {v.actor}" for v in notes)
     )
     return replacement
 
 
-async def _report(rt: Runtime, console: Console, workspace_id: str) -> None:
+def _of_workspace(instances: list[WorkflowInstance], workspace_id: str) -> list[WorkflowInstance]:
+    """The instances correlated with the demo's workspace (every workflow here correlates on
+    workspaceId), not those of earlier runs in a reused tenant."""
+    return [i for i in instances if workspace_id in (i.correlation_key or "")]
+
+
+async def _report(
+    rt: Runtime, console: Console, workspace_id: str, *, since: EventEnvelope | None
+) -> None:
     console.rule("6. the event log")
     table = Table(title_justify="left")
     for column in ("position", "event", "details"):
         table.add_column(column)
-    async for event in rt.events.iterate():
+    async for event in rt.events.iterate(after=since):
         p = event.payload
         details = ", ".join(
             f"{k}={p[k]}"
@@ -274,7 +320,7 @@ async def _report(rt: Runtime, console: Console, workspace_id: str) -> None:
         table.add_row(str(event.position), event.event_type, details)
     console.print(table)
     console.rule("7. workflow histories")
-    for instance in reversed(await rt.workflows.list()):
+    for instance in reversed(_of_workspace(await rt.workflows.list(limit=500), workspace_id)):
         history = Table(
             title=f"{instance.workflow_id} {instance.instance_id} — {instance.status.value}",
             title_justify="left",

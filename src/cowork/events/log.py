@@ -15,7 +15,12 @@ from cowork.arguments import timestamp_arg
 from cowork.errors import NotFound, ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.patterns import validate_event_type
-from cowork.events.sanitize import DEFAULT_POLICY, SanitizePolicy, sanitize_object_encoded
+from cowork.events.sanitize import (
+    DEFAULT_POLICY,
+    SanitizePolicy,
+    record_truncation,
+    sanitize_object_encoded,
+)
 from cowork.ids import new_id
 from cowork.storage.port import Json, JsonText, Pending, Row, Transaction
 from cowork.tenancy import validate_id, validate_limit
@@ -33,11 +38,13 @@ __all__ = [
     "prepare_and_append",
     "prepare_event",
     "read_events",
+    "read_events_before",
     "submit_append",
 ]
 
 Cursor = tuple[int, int]  # (tx_id, position) in commit order
 START: Cursor = (0, 0)
+END: Cursor = (2**63 - 1, 2**63 - 1)  # after every event: "before END" is the end of the log
 MAX_PAGE = 10_000
 
 
@@ -117,27 +124,32 @@ def _optional_id(value: object, what: str) -> str | None:
 def prepare_event(
     event: NewEvent, *, policy: SanitizePolicy = DEFAULT_POLICY, now: datetime | None = None
 ) -> PreparedEvent:
-    """Validate names and ids, sanitise payload and metadata, fill the event id and time."""
+    """Validate names and ids, sanitise payload and metadata, fill the event id and time.
+
+    ``policy`` sets the limits and extra secret keys; a value over a limit is rejected unless
+    ``policy.truncate``, and then the metadata lists every path cut (``"truncated"``)."""
     if event.occurred_at is not None:
         occurred = timestamp_arg(event.occurred_at, "occurred_at")
     else:
         occurred = now or datetime.now(UTC)
-    payload, payload_json = sanitize_object_encoded(event.payload, policy=policy, what="payload")
-    metadata, metadata_json = sanitize_object_encoded(
-        event.metadata, policy=policy, what="metadata"
-    )
+    payload = sanitize_object_encoded(event.payload, policy=policy, what="payload")
+    metadata = sanitize_object_encoded(event.metadata, policy=policy, what="metadata")
+    if payload.truncated or metadata.truncated:
+        metadata = record_truncation(
+            metadata, payload.truncated + metadata.truncated, policy=policy
+        )
     return PreparedEvent(
         event_id=new_id() if event.event_id is None else validate_id(event.event_id, "event_id"),
         event_type=validate_event_type(event.event_type),
         aggregate_type=_optional_id(event.aggregate_type, "aggregate_type"),
         aggregate_id=_optional_id(event.aggregate_id, "aggregate_id"),
-        payload=payload,
-        metadata=metadata,
+        payload=payload.value,
+        metadata=metadata.value,
         correlation_id=_optional_id(event.correlation_id, "correlation_id"),
         causation_id=_optional_id(event.causation_id, "causation_id"),
         occurred_at=occurred.astimezone(UTC),
-        payload_json=payload_json,
-        metadata_json=metadata_json,
+        payload_json=payload.text,
+        metadata_json=metadata.text,
     )
 
 
@@ -176,15 +188,21 @@ async def append_events(
 
 
 async def prepare_and_append(
-    tx: Transaction, tenant_id: str, events: Sequence[NewEvent], *, chunk: int = 100
+    tx: Transaction,
+    tenant_id: str,
+    events: Sequence[NewEvent],
+    *,
+    policy: SanitizePolicy = DEFAULT_POLICY,
+    chunk: int = 100,
 ) -> Appended:
-    """Prepare (validate, sanitise) and append ``events`` in order, streaming them in chunks:
-    the database inserts one chunk while the next is prepared, and all replies are read at
-    the end. A rejected event raises before the caller commits, so nothing is appended."""
+    """Prepare (validate, sanitise with ``policy``) and append ``events`` in order, streaming
+    them in chunks: the database inserts one chunk while the next is prepared, and all
+    replies are read at the end. A rejected event raises before the caller commits, so
+    nothing is appended."""
     prepared: list[PreparedEvent] = []
     pending: list[PendingAppend] = []
     for start in range(0, len(events), chunk):
-        part = [prepare_event(e) for e in events[start : start + chunk]]
+        part = [prepare_event(e, policy=policy) for e in events[start : start + chunk]]
         prepared.extend(part)
         pending.append(await submit_append(tx, tenant_id, part))
     if len(pending) == 1:
@@ -319,6 +337,26 @@ async def read_events(
         {"tenant_id": tenant_id, "after_tx": after[0], "after_position": after[1], "limit": limit},
     )
     return [envelope_from_row(r) for r in rows]
+
+
+async def read_events_before(
+    tx: Transaction, tenant_id: str, before: Cursor = END, limit: int = 500
+) -> list[EventEnvelope]:
+    """The page of up to ``limit`` events just before ``before``, in commit order (oldest
+    first); an index scan backwards from ``before`` reads only those rows. On PostgreSQL only
+    events below the tenant's commit horizon, so the newest one is a gap-free cursor to follow
+    on from with :func:`read_events`."""
+    validate_limit(limit, maximum=MAX_PAGE)
+    rows = await tx.fetch_all(
+        "event_read_before",
+        {
+            "tenant_id": tenant_id,
+            "before_tx": before[0],
+            "before_position": before[1],
+            "limit": limit,
+        },
+    )
+    return [envelope_from_row(r) for r in reversed(rows)]
 
 
 async def cursor_of_position(tx: Transaction, tenant_id: str, position: int) -> Cursor:

@@ -16,7 +16,8 @@ normalised form
   ``apikey``, ``privatekey``, ``secretkey``, ``secretaccesskey``, ``credential``,
   ``credentials``), so ``dbPassword``, ``githubToken`` and ``aws_secret_access_key`` are secret
   too, or
-* is in :attr:`SanitizePolicy.extra_secret_keys` (normalised the same way; exact names only).
+* is in :attr:`SanitizePolicy.extra_secret_keys` (normalised the same way; exact names only;
+  the runtime takes them from ``COWORK_REDACT_KEYS``).
 
 Counters and look-alikes are *not* secret: ``token_count``, ``tokens_used``, ``max_tokens``,
 ``author``, ``authorId``, ``sessions``, ``passwordPolicy`` keep their values.
@@ -50,23 +51,37 @@ in a stable order of their JSON text). Mapping keys that are ``int``, ``float``,
 characters (PostgreSQL ``jsonb`` cannot store ``\\u0000``) and lone surrogates become U+FFFD, so
 the result always encodes to UTF-8.
 
-**Bounds** the result: strings longer than :attr:`SanitizePolicy.max_string` characters are cut
-and end with ``"…[truncated]"`` (the result is exactly ``max_string`` long); a container (mapping,
-list, dataclass, model) deeper than :attr:`SanitizePolicy.max_depth` is replaced by the string
-``"[max depth]"``. Depth counts containers: the top-level value is at depth 1, its children at
-depth 2, and so on, so with the default ``max_depth=8`` the result has at most 8 levels of
-nesting. Finally, when the compact UTF-8 JSON encoding (:func:`encoded_size`) of the result is
-larger than :attr:`SanitizePolicy.max_bytes`, :class:`~cowork.errors.PayloadRejected` is raised.
+**Enforces limits, never silently.** By default a value over a limit is rejected with
+:class:`~cowork.errors.PayloadRejected`, whose message names the path (``payload.items[3].text``),
+the limit, the actual size and what to do:
+
+* a string longer than :attr:`SanitizePolicy.max_string` characters (counted after masking,
+  which is what would be stored);
+* a container (mapping, list, dataclass, model) nested deeper than
+  :attr:`SanitizePolicy.max_depth`. Depth counts containers: the top-level value is at depth 1,
+  its children at depth 2, and so on, so with the default ``max_depth=8`` a value may have 8
+  levels of nesting;
+* a result whose compact UTF-8 JSON encoding (:func:`encoded_size`) is larger than
+  :attr:`SanitizePolicy.max_bytes`.
+
+Only a policy with ``truncate=True`` changes such values instead: a long string is cut to
+exactly ``max_string`` characters ending with ``"…[truncated]"``, a container that is too deep
+is replaced by the string ``"[max depth]"`` (and a string that masking cannot settle, see
+below, by ``"[unrepresentable]"``), and the path of every change is returned
+(:attr:`Sanitized.truncated`; the event log lists them in the event's metadata under
+``"truncated"``, see :func:`record_truncation`). The byte limit is enforced in both modes.
 
 **Rejects** (:class:`~cowork.errors.PayloadRejected`, the message names the path such as
 ``payload.items[3]`` and never includes the value): ``bytes``-like values, NaN and infinite
 floats, mapping keys of other types, keys that collide after conversion (``1`` and ``"1"``),
-cyclic references (a container that contains itself within the depth cap; a longer cycle is cut
-by the depth cap instead, there is never a ``RecursionError``) and any other object type.
+cyclic references (a container that contains itself within the depth limit; a longer cycle
+meets the depth limit instead, there is never a ``RecursionError``) and any other object type.
 
-Sanitising is idempotent: ``sanitize(sanitize(x)) == sanitize(x)``. Markers are never masked
-again, and a masked string is re-checked until nothing changes, so masking or truncating cannot
-expose a new match the next time round.
+Sanitising is idempotent: ``sanitize(sanitize(x)) == sanitize(x)`` (with the same policy).
+Markers are never masked again, and a masked string is re-checked until nothing changes, so
+masking or truncating cannot expose a new match the next time round. A string that still
+changes after 8 rounds (adversarial chains such as ``"eyJa." * 1000``, where every mask exposes
+the next match) is rejected like a value over a limit.
 """
 
 from __future__ import annotations
@@ -102,12 +117,15 @@ __all__ = [
     "REDACTED",
     "SECRET_KEY_NAMES",
     "SECRET_KEY_SUFFIXES",
+    "TRUNCATED_KEY",
     "TRUNCATION_SUFFIX",
     "JsonValue",
     "SanitizePolicy",
+    "Sanitized",
     "encoded_size",
     "is_secret_key",
     "normalize_key",
+    "record_truncation",
     "sanitize",
     "sanitize_object",
     "sanitize_object_encoded",
@@ -123,7 +141,14 @@ MASK_AWS_KEY = "[AWS_KEY]"
 MASK_JWT = "[JWT]"
 MAX_DEPTH_MARKER = "[max depth]"
 TRUNCATION_SUFFIX = "…[truncated]"
-_UNSTABLE_MARKER = "[unrepresentable]"
+#: The metadata key under which the event log lists the paths that ``truncate=True`` changed.
+TRUNCATED_KEY = "truncated"
+_UNSETTLED_MARKER = "[unrepresentable]"
+
+# Where each limit is configured, for error messages (environment variable / setting).
+_BYTES_SETTING = "COWORK_EVENT_MAX_BYTES / event_max_bytes"
+_STRING_SETTING = "COWORK_EVENT_MAX_STRING_LENGTH / event_max_string_length"
+_DEPTH_SETTING = "COWORK_EVENT_MAX_DEPTH / event_max_depth"
 
 #: Normalised key names whose values are always redacted.
 SECRET_KEY_NAMES: frozenset[str] = frozenset(
@@ -203,13 +228,17 @@ class SanitizePolicy:
     """Limits and extra secret key names used by :func:`sanitize`."""
 
     max_bytes: int = 65536
-    """Cap on the compact UTF-8 JSON encoding of the sanitised value."""
+    """Limit on the compact UTF-8 JSON encoding of the sanitised value (always rejected)."""
     max_string: int = 4096
-    """Longer strings are cut to exactly this many characters, ending with the suffix."""
+    """Longest string, in characters; a longer one is rejected (cut only with ``truncate``)."""
     max_depth: int = 8
-    """Containers nested deeper than this (the top-level value is depth 1) become a marker."""
+    """Deepest container nesting (the top-level value is depth 1); deeper is rejected (replaced
+    by ``"[max depth]"`` only with ``truncate``)."""
     extra_secret_keys: frozenset[str] = frozenset()
     """More exact key names to redact (normalised like the built-in ones)."""
+    truncate: bool = False
+    """Cut long strings and replace too-deep containers instead of rejecting them; the paths
+    changed are reported (:attr:`Sanitized.truncated`)."""
     _extra_normalised: frozenset[str] = dataclasses.field(
         init=False, repr=False, compare=False, hash=False, default=frozenset()
     )
@@ -224,6 +253,8 @@ class SanitizePolicy:
                 raise ValueError(
                     f"SanitizePolicy.{name} must be an integer from {low} to {high}, got {value!r}"
                 )
+        if not isinstance(self.truncate, bool):
+            raise ValueError(f"SanitizePolicy.truncate must be a bool, got {self.truncate!r}")
         keys = frozenset(self.extra_secret_keys)
         if not all(isinstance(k, str) for k in keys):
             raise ValueError("SanitizePolicy.extra_secret_keys must contain only strings")
@@ -357,13 +388,53 @@ def _sort_key(value: JsonValue) -> str:
 
 
 class _Walker:
-    __slots__ = ("active", "extra", "max_depth", "max_string")
+    __slots__ = ("active", "cut", "extra", "max_depth", "max_string", "track", "what")
 
-    def __init__(self, policy: SanitizePolicy) -> None:
+    def __init__(self, policy: SanitizePolicy, what: str) -> None:
         self.max_string = policy.max_string
         self.max_depth = policy.max_depth
         self.extra = policy._extra_normalised
+        self.what = what
         self.active: set[int] = set()  # ids of the containers on the current path
+        # Only when truncating: the keys and list indexes leading to the value being walked,
+        # so that every change can be named. Rejecting needs no bookkeeping: the path of an
+        # error is collected while its exception unwinds (the common case stays fast).
+        self.track: list[str | int] | None = [] if policy.truncate else None
+        self.cut: dict[str, None] = {}  # paths changed by truncation, in walk order
+
+    # -- limits -------------------------------------------------------------------------------
+
+    def _path(self) -> str:
+        assert self.track is not None
+        return self.what + "".join(
+            f"[{p}]" if isinstance(p, int) else _key_segment(p) for p in self.track
+        )
+
+    def too_long(self, s: str) -> str:
+        """``s`` (masked) is over the string limit: reject, or cut it when truncating."""
+        limit = self.max_string
+        if self.track is None:
+            raise _Reject(
+                f"a string of {len(s)} characters is over the limit of {limit} characters "
+                f"({_STRING_SETTING}); raise the limit, publish with truncate=True to store it "
+                "cut (the event's metadata then lists the path), or store the text as a "
+                "blackboard artifact and send its key"
+            )
+        self.cut[self._path()] = None
+        return s[: limit - len(TRUNCATION_SUFFIX)] + TRUNCATION_SUFFIX
+
+    def too_deep(self, depth: int) -> JsonValue:
+        """A container at ``depth`` is over the depth limit: reject, or replace it when
+        truncating."""
+        if self.track is None:
+            raise _Reject(
+                f"a container at nesting level {depth} is over the limit of {self.max_depth} "
+                f"levels ({_DEPTH_SETTING}; the top-level value is level 1); flatten the value, "
+                "raise the limit, or publish with truncate=True to store "
+                f"{MAX_DEPTH_MARKER!r} in its place (the event's metadata then lists the path)"
+            )
+        self.cut[self._path()] = None
+        return MAX_DEPTH_MARKER
 
     # -- scalars ------------------------------------------------------------------------------
 
@@ -372,20 +443,34 @@ class _Walker:
             s = _fix_unicode(s)
         max_string = self.max_string
         if len(s) < _MIN_MATCH_LEN:
-            return s  # max_string >= 32, so no truncation either
+            return s  # max_string >= 32, so within the limit too
         if len(s) <= max_string and _PRECHECK_RE.search(s) is None:
             return s  # nothing _mask could act on
         # Iterate to a fixed point so that a second sanitisation changes nothing (truncating
         # can, in theory, leave a digit run that now stands alone). Each round that changes
-        # anything removes raw text, so this ends quickly; the bound is a safety net.
+        # anything removes raw text; the bound keeps adversarial chains, where every mask
+        # exposes the next match, from costing a round per match (see unsettled).
         for _ in range(8):
             out = _mask(s)
             if len(out) > max_string:
-                out = out[: max_string - len(TRUNCATION_SUFFIX)] + TRUNCATION_SUFFIX
+                out = self.too_long(out)
             if out == s:
                 return s
             s = out
-        return _UNSTABLE_MARKER  # pragma: no cover - not reachable in practice
+        return self.unsettled()
+
+    def unsettled(self) -> str:
+        """Masking did not settle in 8 rounds (chained token-like text such as ``eyJa.eyJa.…``,
+        where each mask exposes a new match): reject, or replace it when truncating."""
+        if self.track is None:
+            raise _Reject(
+                "this text keeps exposing new matches for the masking patterns (e-mail, card, "
+                "SSN, AWS key, JWT), so it cannot be masked to a stable result; remove the "
+                "token-like parts, store the text as a blackboard artifact, or publish with "
+                f"truncate=True to store {_UNSETTLED_MARKER!r} in its place"
+            )
+        self.cut[self._path()] = None
+        return _UNSETTLED_MARKER
 
     def key(self, key: object) -> str:
         t = type(key)
@@ -472,13 +557,16 @@ class _Walker:
 
     def mapping(self, m: Mapping[Any, Any], depth: int) -> JsonValue:
         if depth > self.max_depth:
-            return MAX_DEPTH_MARKER
+            return self.too_deep(depth)
         ident = self._enter(m)
         out: dict[str, JsonValue] = {}
         extra = self.extra
         string = self.string
+        track = self.track
         child = depth + 1
         k: object = None
+        if track is not None:
+            track.append("")
         try:
             for k, item in m.items():
                 key = k if type(k) is str and k.isascii() and "\x00" not in k else self.key(k)
@@ -489,6 +577,8 @@ class _Walker:
                 if _builtin_secret(key) or (extra and normalize_key(key) in extra):
                     out[key] = REDACTED
                     continue
+                if track is not None:
+                    track[-1] = key
                 t = type(item)
                 if t is str:
                     out[key] = string(item)
@@ -501,19 +591,26 @@ class _Walker:
             raise
         finally:
             self.active.discard(ident)
+            if track is not None:
+                track.pop()
         return out
 
     def sequence(self, items: Sequence[Any], depth: int) -> JsonValue:
         if depth > self.max_depth:
-            return MAX_DEPTH_MARKER
+            return self.too_deep(depth)
         ident = self._enter(items)
         out: list[JsonValue] = []
         append = out.append
         value = self.value
         string = self.string
+        track = self.track
         child = depth + 1
+        if track is not None:
+            track.append(0)
         try:
             for item in items:
+                if track is not None:
+                    track[-1] = len(out)
                 t = type(item)
                 if t is str:
                     append(string(item))
@@ -526,11 +623,13 @@ class _Walker:
             raise
         finally:
             self.active.discard(ident)
+            if track is not None:
+                track.pop()
         return out
 
     def set_(self, items: Set[Any], depth: int) -> JsonValue:
         if depth > self.max_depth:
-            return MAX_DEPTH_MARKER
+            return self.too_deep(depth)
         try:
             ordered: list[Any] = sorted(items)
         except TypeError:
@@ -541,7 +640,7 @@ class _Walker:
 
     def model(self, m: BaseModel, depth: int) -> JsonValue:
         if depth > self.max_depth:
-            return MAX_DEPTH_MARKER
+            return self.too_deep(depth)
         try:
             dumped: Any = m.model_dump(mode="json")
         except Exception as exc:  # pydantic raises several types; all mean "cannot"
@@ -552,7 +651,7 @@ class _Walker:
 
     def dataclass(self, d: Any, depth: int) -> JsonValue:
         if depth > self.max_depth:
-            return MAX_DEPTH_MARKER
+            return self.too_deep(depth)
         ident = self._enter(d)
         try:
             fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(d)}
@@ -561,42 +660,55 @@ class _Walker:
             self.active.discard(ident)
 
 
-def _run(value: object, policy: SanitizePolicy, what: str) -> JsonValue:
-    return _run_encoded(value, policy, what)[0]
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Sanitized:
+    """A sanitised JSON object, its JSON text as stored, and what truncation changed."""
+
+    value: dict[str, JsonValue]
+    text: str
+    """The compact JSON text of :attr:`value` (see :func:`cowork.jsontext.dumps`)."""
+    truncated: tuple[str, ...] = ()
+    """Paths (``payload.items[3].text``) cut or replaced; empty unless the policy truncates."""
 
 
-def _run_encoded(value: object, policy: SanitizePolicy, what: str) -> tuple[JsonValue, str]:
-    """The sanitised value and its JSON text as stored (see :func:`cowork.jsontext.dumps`)."""
-    walker = _Walker(policy)
+def _run(value: object, policy: SanitizePolicy, what: str) -> tuple[JsonValue, str, list[str]]:
+    """The sanitised value, its JSON text as stored and the paths truncation changed."""
+    walker = _Walker(policy, what)
     try:
         result = walker.value(value, 1)
     except _Reject as exc:
         where = what + "".join(reversed(exc.path))
         raise PayloadRejected(f"{where}: {exc.reason}") from None
+    return result, _checked_text(result, policy, what), list(walker.cut)
+
+
+def _checked_text(result: JsonValue, policy: SanitizePolicy, what: str) -> str:
     text = _ENCODER.encode(result)
     size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size > policy.max_bytes:
         raise PayloadRejected(
-            f"{what} is {size} bytes as JSON, over the {policy.max_bytes}-byte cap; store large "
-            "content as a blackboard artifact and send its key, or reduce the payload"
+            f"{what} is {size} bytes as JSON, over the limit of {policy.max_bytes} bytes "
+            f"({_BYTES_SETTING}); store large content as a blackboard artifact and send its "
+            "key, reduce the payload, or raise the limit"
         )
     if "e+" in text:
         text = jsontext.dumps(result)
-    return result, text
+    return text
 
 
 def sanitize(
     value: object, *, policy: SanitizePolicy = DEFAULT_POLICY, what: str = "payload"
 ) -> JsonValue:
-    """Return ``value`` as safe, bounded JSON (see the module docs for every rule).
+    """Return ``value`` as safe JSON within the policy's limits (see the module docs).
 
-    ``what`` names the value in error messages (``"payload"``, ``"metadata"``).
+    ``what`` names the value in error messages (``"payload"``, ``"metadata"``). With
+    ``policy.truncate`` the result may be cut; :func:`sanitize_object_encoded` says where.
 
     Raises:
-        PayloadRejected: the value cannot be represented as JSON or its encoding is larger
-            than ``policy.max_bytes``. The message names the path and never the value.
+        PayloadRejected: the value cannot be represented as JSON, or is over a limit of the
+            policy. The message names the path and the limit, and never the value.
     """
-    return _run(value, policy, what)
+    return _run(value, policy, what)[0]
 
 
 def sanitize_object(
@@ -612,7 +724,7 @@ def sanitize_object(
     Raises:
         PayloadRejected: as :func:`sanitize`, or when the value is not a mapping.
     """
-    return sanitize_object_encoded(value, policy=policy, what=what)[0]
+    return sanitize_object_encoded(value, policy=policy, what=what).value
 
 
 def sanitize_object_encoded(
@@ -620,11 +732,11 @@ def sanitize_object_encoded(
     *,
     policy: SanitizePolicy = DEFAULT_POLICY,
     what: str = "payload",
-) -> tuple[dict[str, JsonValue], str]:
-    """:func:`sanitize_object` and the result's JSON text as stored (encoded once: the size
-    check and the database share it)."""
+) -> Sanitized:
+    """:func:`sanitize_object`, the result's JSON text as stored (encoded once: the size check
+    and the database share it) and the paths that truncation changed."""
     if value is None:
-        return {}, "{}"
+        return Sanitized(value={}, text="{}")
     is_object = isinstance(value, Mapping | BaseModel) or (
         dataclasses.is_dataclass(value) and not isinstance(value, type)
     )
@@ -633,6 +745,38 @@ def sanitize_object_encoded(
             f"{what} must be a JSON object (a mapping of string keys), not {_type_name(value)}; "
             "wrap the value, e.g. {'items': [...]}"
         )
-    result, text = _run_encoded(value, policy, what)
+    result, text, cut = _run(value, policy, what)
     assert isinstance(result, dict)
-    return result, text
+    return Sanitized(value=result, text=text, truncated=tuple(cut))
+
+
+def record_truncation(
+    metadata: Sanitized, paths: Sequence[str], *, policy: SanitizePolicy = DEFAULT_POLICY
+) -> Sanitized:
+    """``metadata`` (sanitised) with ``paths`` listed under :data:`TRUNCATED_KEY`, so that a
+    reader of the event sees what was cut. A list already there (an event read back and
+    published again) is kept and extended.
+
+    Raises:
+        PayloadRejected: the metadata already uses the key for something else, or the list
+            takes it over ``policy.max_bytes``.
+    """
+    if not paths:
+        return metadata
+    value = dict(metadata.value)
+    listed: list[str] = []
+    if TRUNCATED_KEY in value:
+        existing = value[TRUNCATED_KEY]
+        if not isinstance(existing, list) or not all(isinstance(p, str) for p in existing):
+            raise PayloadRejected(
+                f"metadata.{TRUNCATED_KEY}: this key is reserved for the list of truncated "
+                "paths when truncation is asked for; rename the metadata key"
+            )
+        listed = [p for p in existing if isinstance(p, str)]
+    merged: list[JsonValue] = list(dict.fromkeys([*listed, *paths]))
+    value[TRUNCATED_KEY] = merged
+    return Sanitized(
+        value=value,
+        text=_checked_text(value, policy, "metadata"),
+        truncated=metadata.truncated,
+    )

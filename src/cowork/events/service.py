@@ -12,6 +12,7 @@ from typing import Any, Literal
 from cowork.errors import ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
+    END,
     START,
     Cursor,
     PreparedEvent,
@@ -20,6 +21,7 @@ from cowork.events.log import (
     prepare_and_append,
     prepare_event,
     read_events,
+    read_events_before,
 )
 from cowork.events.patterns import EventPattern
 from cowork.service import TenantService, utcnow
@@ -49,8 +51,16 @@ class EventsService(TenantService):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         occurred_at: datetime | None = None,
+        truncate: bool = False,
     ) -> EventEnvelope:
-        """Sanitise and append one event; publishing an ``event_id`` again returns the original."""
+        """Sanitise and append one event; publishing an ``event_id`` again returns the original.
+
+        A payload or metadata over a configured limit (``COWORK_EVENT_MAX_BYTES``,
+        ``COWORK_EVENT_MAX_STRING_LENGTH``, ``COWORK_EVENT_MAX_DEPTH``) raises
+        :class:`~cowork.errors.PayloadRejected` naming the path and nothing is stored.
+        ``truncate=True`` cuts long strings and too-deep containers instead, and lists their
+        paths in the metadata under ``"truncated"``; the byte limit still applies.
+        """
         event = NewEvent(
             event_type=event_type,
             payload=payload,
@@ -62,11 +72,18 @@ class EventsService(TenantService):
             causation_id=causation_id,
             occurred_at=occurred_at,
         )
-        [envelope] = await self.publish_many([event])
+        [envelope] = await self.publish_many([event], truncate=truncate)
         return envelope
 
-    async def publish_many(self, events: Sequence[NewEvent]) -> list[EventEnvelope]:
-        """Append several events in one transaction, in order."""
+    async def publish_many(
+        self, events: Sequence[NewEvent], *, truncate: bool = False
+    ) -> list[EventEnvelope]:
+        """Append several events in one transaction, in order (all or none: one rejected
+        event stores nothing). ``truncate`` as for :meth:`publish`."""
+        if not isinstance(truncate, bool):
+            raise ValidationError(f"truncate must be True or False, got {truncate!r}")
+        core = self._core
+        policy = core.truncating_event_policy if truncate else core.event_policy
         if isinstance(events, NewEvent | str | bytes) or not isinstance(events, Sequence):
             raise ValidationError("publish_many takes a sequence of cowork.NewEvent")
         if len(events) > MAX_BATCH:
@@ -77,11 +94,13 @@ class EventsService(TenantService):
                     f"publish_many takes cowork.NewEvent items, got {type(event).__name__}"
                 )
         if self._bound is None and len(events) == 1:
-            return [await self._publish_alone(prepare_event(events[0]))]
+            return [await self._publish_alone(prepare_event(events[0], policy=policy))]
         if not events:
             return []
         async with self._transaction() as ctx:
-            appended = await prepare_and_append(ctx.tx, self._scope.tenant_id, events)
+            appended = await prepare_and_append(
+                ctx.tx, self._scope.tenant_id, events, policy=policy
+            )
             ctx.record_published(appended.new)
         return appended.envelopes
 
@@ -125,6 +144,27 @@ class EventsService(TenantService):
         if self._bound is None and own is not None:
             page = await self._await_own_writes(page, cursor, limit, own)
         return page
+
+    async def read_before(
+        self, *, before: int | EventEnvelope | None = None, limit: int = 100
+    ) -> list[EventEnvelope]:
+        """Paging backwards: up to ``limit`` events just before ``before`` (a position or an
+        envelope; ``None`` is the end of the log), in commit order (oldest first).
+
+        Pass the first envelope of a page back as ``before`` to continue towards the start; a
+        page shorter than ``limit`` reached it. Only the rows returned are read, however long
+        the log (``cowork events tail``). On PostgreSQL the end of the log is the tenant's
+        commit horizon, as for :meth:`read`, so ``read(after=page[-1])`` follows on without a
+        gap.
+        """
+        async with self._transaction(read_only=True) as ctx:
+            if isinstance(before, EventEnvelope):
+                cursor = before.cursor
+            elif before is None:
+                cursor = END
+            else:
+                cursor = await cursor_of_position(ctx.tx, self._scope.tenant_id, before)
+            return await read_events_before(ctx.tx, self._scope.tenant_id, cursor, limit)
 
     async def _await_own_writes(
         self, page: list[EventEnvelope], cursor: Cursor, limit: int, own: Cursor

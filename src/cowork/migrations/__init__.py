@@ -1,4 +1,4 @@
-"""Forward-only, checksummed schema migrations (MISSION 4.2)."""
+"""Forward-only, checksummed schema migrations."""
 
 from cowork.migrations.runner import (
     MigrationFile,

@@ -20,7 +20,7 @@ class Snapshot:
     snapshot_id: str
     workspace_id: str
     label: str | None
-    created_by: str
+    actor: str
     created_at: datetime
     tenant_id: str
     owner_id: str
@@ -32,7 +32,7 @@ class Snapshot:
             snapshot_id=row["snapshot_id"],
             workspace_id=row["workspace_id"],
             label=row["label"],
-            created_by=row["created_by"],
+            actor=row["created_by"],
             created_at=row["created_at"],
             tenant_id=row["tenant_id"],
             owner_id=row["owner_id"],

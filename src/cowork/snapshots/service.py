@@ -30,12 +30,10 @@ _OPEN_FEEDBACK = (FeedbackStatus.PENDING.value, FeedbackStatus.IN_PROGRESS.value
 
 
 class SnapshotsService(TenantService):
-    async def create(
-        self, workspace_id: str, *, created_by: str, label: str | None = None
-    ) -> Snapshot:
+    async def create(self, workspace_id: str, *, actor: str, label: str | None = None) -> Snapshot:
         """Capture state, members, every current artifact and the open feedback."""
         validate_id(workspace_id, "workspace_id")
-        validate_id(created_by, "created_by")
+        validate_id(actor, "actor")
         if label is not None:
             check_label(label, "label", 200)
         snapshot_id = new_id()
@@ -65,7 +63,7 @@ class SnapshotsService(TenantService):
                         "artifactKey": e["artifact_key"],
                         "artifactId": e["artifact_id"],
                         "artifactType": e["artifact_type"],
-                        "source": e["source"],
+                        "actor": e["source"],
                         "version": e["version"],
                         "payload": e["payload"],
                     }
@@ -90,7 +88,7 @@ class SnapshotsService(TenantService):
                     snapshot_id=snapshot_id,
                     workspace_id=workspace_id,
                     label=label,
-                    created_by=created_by,
+                    created_by=actor,
                     now=now,
                     content=Json(content),
                 ),
@@ -106,7 +104,7 @@ class SnapshotsService(TenantService):
                             "workspaceId": workspace_id,
                             "snapshotId": snapshot_id,
                             "label": label,
-                            "createdBy": created_by,
+                            "actorId": actor,
                             "artifactCount": len(content["artifacts"]),
                         },
                     )
@@ -116,11 +114,15 @@ class SnapshotsService(TenantService):
         assert row is not None
         return Snapshot.from_row(row)
 
-    async def get(self, snapshot_id: str) -> Snapshot | None:
+    async def get(self, workspace_id: str, snapshot_id: str) -> Snapshot | None:
+        """The snapshot with its content, or None if the workspace has no ``snapshot_id``."""
+        validate_id(workspace_id, "workspace_id")
         validate_id(snapshot_id, "snapshot_id")
         async with self._transaction(read_only=True) as ctx:
             row = await ctx.tx.fetch_one("snapshot_get", self._params(snapshot_id=snapshot_id))
-        return None if row is None else Snapshot.from_row(row)
+        if row is None or row["workspace_id"] != workspace_id:
+            return None
+        return Snapshot.from_row(row)
 
     async def list(self, workspace_id: str) -> builtins.list[Snapshot]:
         validate_id(workspace_id, "workspace_id")
@@ -128,11 +130,17 @@ class SnapshotsService(TenantService):
             rows = await ctx.tx.fetch_all("snapshot_list", self._params(workspace_id=workspace_id))
         return [Snapshot.from_row(r) for r in rows]
 
-    async def restore(self, snapshot_id: str, *, actor: str) -> Snapshot:
-        """Bring the workspace back to the snapshot's content as new versions."""
+    async def restore(self, workspace_id: str, snapshot_id: str, *, actor: str) -> Snapshot:
+        """Bring the workspace back to the snapshot's content as new versions.
+
+        Every change is evented as if made by hand: ``workspace:member:added`` / ``removed``
+        for each member put back or taken out, ``blackboard:entry:created`` for an artifact
+        brought back from a tombstone, ``…:updated`` / ``…:deleted`` for the others, then
+        ``snapshot:restored``."""
+        validate_id(workspace_id, "workspace_id")
         validate_id(actor, "actor")
         async with self._transaction() as ctx:
-            snapshot = await self._require(ctx, snapshot_id)
+            snapshot = await self._require(ctx, workspace_id, snapshot_id)
             workspaces = WorkspacesService(self._core, self._scope, bound=ctx)
             workspace, row_version = await workspaces.locked(ctx, snapshot.workspace_id)
             if workspace.status is not WorkspaceStatus.ACTIVE:
@@ -145,6 +153,9 @@ class SnapshotsService(TenantService):
             members = tuple(snapshot.content.get("members", []))
             if members != workspace.members:
                 await workspaces._write(ctx, workspace, row_version, members=members)
+                await self._emit(
+                    ctx, _member_events(workspace_id, workspace.members, members, actor)
+                )
             restored, removed = await self._restore_artifacts(ctx, snapshot, actor)
             await self._emit(
                 ctx,
@@ -194,7 +205,7 @@ class SnapshotsService(TenantService):
                 snapshot.workspace_id,
                 key,
                 payload=item["payload"],
-                source=actor,
+                actor=actor,
                 artifact_type=item["artifactType"],
                 expected=None,
                 operation="restore",
@@ -208,7 +219,7 @@ class SnapshotsService(TenantService):
                     snapshot.workspace_id,
                     key,
                     payload=None,
-                    source=actor,
+                    actor=actor,
                     artifact_type=None,
                     expected=None,
                     operation="delete",
@@ -216,9 +227,32 @@ class SnapshotsService(TenantService):
                 removed.append(key)
         return restored, removed
 
-    async def _require(self, ctx: TransactionContext, snapshot_id: str) -> Snapshot:
+    async def _require(
+        self, ctx: TransactionContext, workspace_id: str, snapshot_id: str
+    ) -> Snapshot:
         validate_id(snapshot_id, "snapshot_id")
         row = await ctx.tx.fetch_one("snapshot_get", self._params(snapshot_id=snapshot_id))
-        if row is None:
-            raise NotFound(f"no snapshot {snapshot_id!r} in tenant {self.tenant_id!r}")
+        if row is None or row["workspace_id"] != workspace_id:
+            raise NotFound(
+                f"no snapshot {snapshot_id!r} in workspace {workspace_id!r} "
+                f"(tenant {self.tenant_id!r})"
+            )
         return Snapshot.from_row(row)
+
+
+def _member_events(
+    workspace_id: str, before: tuple[str, ...], after: tuple[str, ...], actor: str
+) -> builtins.list[NewEvent]:
+    """The member changes a restore makes, as the events adding or removing them by hand
+    would emit."""
+    changes = [("workspace:member:removed", m) for m in before if m not in after]
+    changes += [("workspace:member:added", m) for m in after if m not in before]
+    return [
+        NewEvent(
+            event_type=name,
+            aggregate_type="workspace",
+            aggregate_id=workspace_id,
+            payload={"workspaceId": workspace_id, "memberId": member, "actorId": actor},
+        )
+        for name, member in changes
+    ]

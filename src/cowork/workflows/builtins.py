@@ -1,4 +1,4 @@
-"""The built-in workflows of the seed's runtime (MISSION 4.9), auto-registered per tenant.
+"""The built-in workflows, auto-registered per tenant.
 
 Version 2 of each gives its waits a timeout (BUILTIN_WAIT_TIMEOUT_SECONDS, seven days): an
 instance whose workspace never gets its member, artifact, feedback or revision ends as

@@ -69,7 +69,8 @@ async def register_definition(
                     "checksum": definition.checksum,
                     "trigger": definition.trigger,
                 },
-            )
+            ),
+            policy=ctx.core.truncating_event_policy,  # as the engine's other events (machine)
         )
         appended = await append_events(ctx.tx, ctx.scope.tenant_id, [prepared])
         ctx.record_published(appended.new)

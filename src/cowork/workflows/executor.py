@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cowork.errors import CoworkError, PersistenceUnavailable, StorageConflict, ValidationError
 from cowork.events.envelope import EventEnvelope
 from cowork.jsondoc import validate_document
+from cowork.logs import describe_error
 from cowork.tenancy import TenantScope
 from cowork.transaction import TransactionContext, open_transaction
 from cowork.workflows.actions import ActionContext, ActionHandler, CompletionWrite
@@ -275,7 +276,7 @@ class Executor:
             level,
             "workflow executor (%s): %s",
             self.scope.tenant_id,
-            exc,
+            describe_error(exc),
             exc_info=not isinstance(exc, CoworkError),
         )
 
@@ -535,7 +536,7 @@ class Executor:
             step.action,
             attempt,
             step.max_attempts,
-            error,
+            describe_error(error) if isinstance(error, BaseException) else error,
         )
 
     # -- routing --------------------------------------------------------------------------------

@@ -480,7 +480,7 @@ class Transition:
         """The one statement that writes this transition (adapters with ``wf_save``), to run
         in a transaction (:meth:`save`) or in one trip; then :meth:`saved` reads its row."""
         entries = [{"actor": self.actor, **entry} for entry in self._history]
-        prepared = [prepare_event(e) for e in self._events]
+        prepared = self._prepared_events()
         self._history.clear()
         self._events.clear()
         current = self._prepared(new=new)
@@ -521,10 +521,19 @@ class Transition:
         await self.store.add_history_batch(
             self.current.instance_id, [{"actor": self.actor, **entry} for entry in self._history]
         )
-        prepared = [prepare_event(e) for e in self._events]
+        prepared = self._prepared_events()
         self._history.clear()
         self._events.clear()
         return await submit_append(self.ctx.tx, self.ctx.scope.tenant_id, prepared)
+
+    def _prepared_events(self) -> list[PreparedEvent]:
+        """The engine's own events, sanitised with truncation on: their text is the
+        library's (exception messages, already cut to 4000 characters by the executor, with
+        the action name around them) and a cancel reason, and an event over the configured
+        limits must not wedge the instance. Whatever is cut is listed in the event's
+        metadata (``"truncated"``); the instance's ``last_error`` and history keep the text."""
+        policy = self.ctx.core.truncating_event_policy
+        return [prepare_event(e, policy=policy) for e in self._events]
 
     async def _published(self, append: PendingAppend) -> None:
         self.ctx.record_published((await append.finish()).new)

@@ -1,4 +1,4 @@
-"""Workspace records and the lifecycle transition table (MISSION 4.4)."""
+"""Workspace records and the lifecycle transition table."""
 
 from __future__ import annotations
 

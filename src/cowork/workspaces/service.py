@@ -25,6 +25,7 @@ from cowork.workspaces.records import Workspace, WorkspaceStatus, next_status
 __all__ = ["WorkspacesService"]
 
 MAX_NAME = 200
+MAX_REASON = 1_000
 MAX_DESCRIPTION = 10_000
 METADATA_BYTES = 64 * 1024
 
@@ -59,27 +60,47 @@ def _status(value: WorkspaceStatus | str) -> WorkspaceStatus:
         raise ValidationError(f"status must be one of {allowed}, got {value!r}") from None
 
 
+class _Unset:
+    """The type of :data:`UNSET`: a field ``update`` leaves as it is."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+_CAMEL = {
+    "name": "name",
+    "description": "description",
+    "project_id": "projectId",
+    "metadata": "metadata",
+}
+
+
 class WorkspacesService(TenantService):
     async def create(
         self,
         *,
         name: str,
-        created_by: str,
+        actor: str,
         project_id: str | None = None,
         description: str | None = None,
-        members: Iterable[str] = (),
+        members: Iterable[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         workspace_id: str | None = None,
     ) -> Workspace:
         """Create an ``active`` workspace and emit ``workspace:created``, then a
-        ``workspace:member:added`` (by ``created_by``) for each initial member."""
+        ``workspace:member:added`` (by ``actor``) for each initial member.
+
+        ``actor`` is who creates it (the record's ``created_by``). Without ``members`` the
+        creator is the one member; ``members=[]`` creates
+        it with none."""
         ws_id = new_id() if workspace_id is None else validate_id(workspace_id, "workspace_id")
         checked_name = _text(name, "name", MAX_NAME)
-        validate_id(created_by, "created_by")
+        validate_id(actor, "actor")
         if project_id is not None:
             validate_id(project_id, "project_id")
         checked_description = _text(description, "description", MAX_DESCRIPTION, optional=True)
-        member_list = _members(members)
+        member_list = [actor] if members is None else _members(members)
         meta = validate_document(
             mapping_arg(metadata, "metadata"), what="metadata", max_bytes=METADATA_BYTES
         )
@@ -95,7 +116,7 @@ class WorkspacesService(TenantService):
                         description=checked_description,
                         members=Json(member_list),
                         metadata=Json(meta),
-                        created_by=created_by,
+                        created_by=actor,
                         now=now,
                     ),
                 )
@@ -112,7 +133,7 @@ class WorkspacesService(TenantService):
                                 "workspaceId": ws_id,
                                 "projectId": project_id,
                                 "name": checked_name,
-                                "createdBy": created_by,
+                                "actorId": actor,
                                 "members": member_list,
                                 "status": WorkspaceStatus.ACTIVE.value,
                             },
@@ -125,7 +146,7 @@ class WorkspacesService(TenantService):
                                 payload={
                                     "workspaceId": ws_id,
                                     "memberId": member,
-                                    "actorId": created_by,
+                                    "actorId": actor,
                                 },
                             )
                             for member in member_list
@@ -172,23 +193,41 @@ class WorkspacesService(TenantService):
             )
         return [Workspace.from_row(r) for r in rows]
 
+    async def counts(self) -> dict[str, int]:
+        """Workspaces by status (deleted ones included)."""
+        async with self._transaction(read_only=True) as ctx:
+            rows = await ctx.tx.fetch_all("workspace_counts", self._params())
+        return {r["status"]: int(r["n"]) for r in rows}
+
     # -- lifecycle ----------------------------------------------------------------------------
-    async def open(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
-        return await self._transition(workspace_id, "open", actor)
+    # ``reason`` (optional, like ``workflows.cancel``) travels in the events.
+    async def open(
+        self, workspace_id: str, *, actor: str | None = None, reason: str | None = None
+    ) -> Workspace:
+        return await self._transition(workspace_id, "open", actor, reason)
 
-    async def close(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
-        return await self._transition(workspace_id, "close", actor)
+    async def close(
+        self, workspace_id: str, *, actor: str | None = None, reason: str | None = None
+    ) -> Workspace:
+        return await self._transition(workspace_id, "close", actor, reason)
 
-    async def archive(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
-        return await self._transition(workspace_id, "archive", actor)
+    async def archive(
+        self, workspace_id: str, *, actor: str | None = None, reason: str | None = None
+    ) -> Workspace:
+        return await self._transition(workspace_id, "archive", actor, reason)
 
-    async def delete(self, workspace_id: str, *, actor: str | None = None) -> Workspace:
+    async def delete(
+        self, workspace_id: str, *, actor: str | None = None, reason: str | None = None
+    ) -> Workspace:
         """Soft delete: the workspace is hidden from reads unless asked for."""
-        return await self._transition(workspace_id, "delete", actor)
+        return await self._transition(workspace_id, "delete", actor, reason)
 
-    async def _transition(self, workspace_id: str, action: str, actor: str | None) -> Workspace:
+    async def _transition(
+        self, workspace_id: str, action: str, actor: str | None, reason: str | None
+    ) -> Workspace:
         if actor is not None:
             validate_id(actor, "actor")
+        checked_reason = _text(reason, "reason", MAX_REASON, optional=True)
         async with self._transaction() as ctx:
             current, row_version = await self.locked(ctx, workspace_id, include_deleted=True)
             target = next_status(current.status, action)
@@ -204,7 +243,7 @@ class WorkspacesService(TenantService):
             updated = await self._write(
                 ctx, current, row_version, status=target, closed_at=closed_at, deleted_at=deleted_at
             )
-            common = {"workspaceId": workspace_id, "actorId": actor}
+            common = {"workspaceId": workspace_id, "actorId": actor, "reason": checked_reason}
             await self._emit(
                 ctx,
                 [
@@ -220,6 +259,66 @@ class WorkspacesService(TenantService):
                         aggregate_id=workspace_id,
                         payload={**common, "status": target.value},
                     ),
+                ],
+            )
+        return updated
+
+    # -- details ------------------------------------------------------------------------------
+    async def update(
+        self,
+        workspace_id: str,
+        *,
+        actor: str | None = None,
+        name: str | _Unset = UNSET,
+        description: str | _Unset | None = UNSET,
+        project_id: str | _Unset | None = UNSET,
+        metadata: Mapping[str, Any] | _Unset = UNSET,
+    ) -> Workspace:
+        """Change a workspace's name, description, project or metadata (``metadata`` replaces
+        the whole mapping; ``None`` clears a description or project). Emits
+        ``workspace:updated`` with each changed field's value before and after; a call that
+        changes nothing emits nothing. Any status but ``deleted`` may be updated."""
+        if actor is not None:
+            validate_id(actor, "actor")
+        wanted: dict[str, Any] = {}
+        if not isinstance(name, _Unset):
+            wanted["name"] = _text(name, "name", MAX_NAME)
+        if not isinstance(description, _Unset):
+            wanted["description"] = _text(
+                description, "description", MAX_DESCRIPTION, optional=True
+            )
+        if not isinstance(project_id, _Unset):
+            if project_id is not None:
+                validate_id(project_id, "project_id")
+            wanted["project_id"] = project_id
+        if not isinstance(metadata, _Unset):
+            wanted["metadata"] = validate_document(
+                mapping_arg(metadata, "metadata"), what="metadata", max_bytes=METADATA_BYTES
+            )
+        async with self._transaction() as ctx:
+            current, row_version = await self.locked(ctx, workspace_id)
+            changes = {
+                field: value for field, value in wanted.items() if getattr(current, field) != value
+            }
+            if not changes:
+                return current
+            updated = await self._write(ctx, current, row_version, **changes)
+            await self._emit(
+                ctx,
+                [
+                    NewEvent(
+                        event_type="workspace:updated",
+                        aggregate_type="workspace",
+                        aggregate_id=workspace_id,
+                        payload={
+                            "workspaceId": workspace_id,
+                            "actorId": actor,
+                            "changes": {
+                                _CAMEL[field]: {"from": getattr(current, field), "to": value}
+                                for field, value in changes.items()
+                            },
+                        },
+                    )
                 ],
             )
         return updated

@@ -1,5 +1,6 @@
 """SQLite adapter (embedded default and ``memory://``)."""
 
 from cowork.storage.sqlite.adapter import SqliteDatabase
+from cowork.storage.sqlite.url import MEMORY, sqlite_path_from_url
 
-__all__ = ["SqliteDatabase"]
+__all__ = ["MEMORY", "SqliteDatabase", "sqlite_path_from_url"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -18,35 +19,19 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cowork.errors import CoworkError, PersistenceError, PersistenceUnavailable
+from cowork.errors import ConfigError, CoworkError, PersistenceError, PersistenceUnavailable
 from cowork.storage.port import Backend, Health, Params, Pending, Ready, Row
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.sqlite.convert import encode_params, register_converters
 from cowork.storage.sqlite.errors import translate
 from cowork.storage.sqlite.migrations_session import SqliteMigrationSession
+from cowork.storage.sqlite.url import MEMORY, sqlite_path_from_url
 from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 from cowork.storage.wakeup import LocalWakeups
 
 __all__ = ["SqliteDatabase", "sqlite_path_from_url"]
 
 T = TypeVar("T")
-MEMORY = ":memory:"
-
-
-def sqlite_path_from_url(url: str) -> str:
-    """``sqlite:///rel.db`` is relative, ``sqlite:////abs.db`` absolute, ``memory://`` memory."""
-    if url.startswith("memory://"):
-        return MEMORY
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
-    elif url.startswith("sqlite://"):
-        path = url[len("sqlite://") :]
-    else:
-        raise ValueError(f"not a SQLite URL: {url!r}")
-    path = path.split("?", 1)[0]
-    if not path or path == MEMORY:
-        return MEMORY
-    return path
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[Row]:
@@ -166,9 +151,17 @@ def _finish_alone(conn: sqlite3.Connection, text: str, encoded: dict[str, Any]) 
 class SqliteDatabase:
     """A SQLite file (WAL) or an in-memory database behind the storage port."""
 
-    def __init__(self, url: str, *, busy_timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, busy_timeout_seconds: float = 5.0, create_directory: bool = False
+    ) -> None:
+        """``url`` as :mod:`cowork.storage.sqlite.url` reads it (a relative path is resolved
+        against the current directory now). The file's directory must exist when the database
+        opens, else :class:`~cowork.errors.ConfigError`; with ``create_directory`` (the default
+        data directory) it is created instead."""
         self._url = url
         self._path = sqlite_path_from_url(url)
+        self._file = self._path if self._path == MEMORY else os.path.abspath(self._path)
+        self._create_directory = create_directory
         self._busy_ms = max(1, int(busy_timeout_seconds * 1000))
         self._queries = load_queries("cowork.storage.sqlite")
         self._conn: sqlite3.Connection | None = None
@@ -207,11 +200,38 @@ class SqliteDatabase:
     def __repr__(self) -> str:
         return f"SqliteDatabase({self.display_url!r})"
 
+    def _check_directory(self) -> None:
+        """Fail before anything is created when the file's directory is missing: a mistyped
+        path must not silently start a new, empty database somewhere else."""
+        if self._file == MEMORY:
+            return
+        directory = Path(self._file).parent
+        if self._create_directory:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PersistenceUnavailable(
+                    f"cannot create the data directory {directory} for {self.display_url}: "
+                    f"{exc.strerror}"
+                ) from None
+            return
+        if directory.is_dir():
+            return
+        what = "is not a directory" if directory.exists() else "does not exist"
+        problem = f"the directory {directory} of the SQLite database {self.display_url} {what}"
+        if self._path.startswith("~"):
+            raise ConfigError(
+                f"{problem}: '~' is not expanded in a SQLite URL; write the absolute path "
+                f"(sqlite:///{os.path.expanduser(self._path)})"
+            )
+        raise ConfigError(
+            f"{problem}; create it first (mkdir -p {directory}) or use a path in an existing "
+            "directory: sqlite:///relative/to/cwd.db or sqlite:////absolute/path.db"
+        )
+
     def _connect(self) -> sqlite3.Connection:
-        if self._path != MEMORY:
-            Path(self._path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self._path if self._path == MEMORY else str(Path(self._path).expanduser()),
+            self._file,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # used only from the one database thread
             detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
@@ -233,6 +253,7 @@ class SqliteDatabase:
     async def open(self) -> None:
         if self._conn is not None:
             return
+        self._check_directory()
         register_converters()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cowork-sqlite")
         loop = asyncio.get_running_loop()

@@ -44,6 +44,19 @@ WHERE tenant_id = %(tenant_id)s
 ORDER BY tx_id, position
 LIMIT %(limit)s;
 
+-- name: event_read_before
+-- The newest events before a cursor, newest first (a backward scan of the commit-order index),
+-- below the tenant's commit horizon like event_read_after.
+-- settings: enable_bitmapscan=off, enable_sort=off
+SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
+       metadata, correlation_id, causation_id, occurred_at, recorded_at
+FROM cowork_event_log
+WHERE tenant_id = %(tenant_id)s
+  AND (tx_id, position) < (%(before_tx)s, %(before_position)s)
+  AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
+ORDER BY tx_id DESC, position DESC
+LIMIT %(limit)s;
+
 -- name: event_cursor_of_position
 -- The commit-order cursor of one stored event.
 SELECT tx_id, position FROM cowork_event_log

@@ -34,6 +34,12 @@ SET status = %(status)s, members = %(members)s, metadata = %(metadata)s, name = 
 WHERE tenant_id = %(tenant_id)s AND workspace_id = %(workspace_id)s
   AND row_version = %(row_version)s;
 
+-- name: workspace_counts
+-- Workspaces of a tenant by status (deleted ones included).
+SELECT status, count(*) AS n FROM cowork_workspace_state
+WHERE tenant_id = %(tenant_id)s
+GROUP BY status;
+
 -- name: workspace_list
 -- Workspaces of a tenant, optionally of one project or status, oldest first.
 SELECT * FROM cowork_workspace_state

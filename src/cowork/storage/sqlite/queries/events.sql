@@ -47,6 +47,16 @@ WHERE tenant_id = :tenant_id AND position > :after_position
 ORDER BY position
 LIMIT :limit;
 
+-- name: event_read_before
+-- The newest events before a cursor, newest first (the primary key read backwards; position
+-- order is commit order here).
+SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
+       metadata, correlation_id, causation_id, occurred_at, recorded_at
+FROM cowork_event_log
+WHERE tenant_id = :tenant_id AND position < :before_position
+ORDER BY position DESC
+LIMIT :limit;
+
 -- name: event_cursor_of_position
 -- The commit-order cursor of one stored event.
 SELECT tx_id, position FROM cowork_event_log

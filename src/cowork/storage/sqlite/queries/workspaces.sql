@@ -31,6 +31,12 @@ SET status = :status, members = :members, metadata = :metadata, name = :name,
     deleted_at = :deleted_at, updated_at = :now, row_version = row_version + 1
 WHERE tenant_id = :tenant_id AND workspace_id = :workspace_id AND row_version = :row_version;
 
+-- name: workspace_counts
+-- Workspaces of a tenant by status (deleted ones included).
+SELECT status, count(*) AS n FROM cowork_workspace_state
+WHERE tenant_id = :tenant_id
+GROUP BY status;
+
 -- name: workspace_list
 -- Workspaces of a tenant, optionally of one project or status, oldest first.
 SELECT * FROM cowork_workspace_state
