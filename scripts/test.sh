@@ -4,8 +4,17 @@
 # they skip when none is found, unless CI=true or COWORK_INTEGRATION_REQUIRE_DB=true.
 set -euo pipefail
 . "$(dirname "$0")/_venv.sh" dev
+# Tests run in parallel, one process per core (COWORK_TEST_WORKERS=N to choose, 0 for one
+# process), unless the arguments choose themselves (-n / --numprocesses / -p no:xdist).
+parallel=()
+case " $* " in
+    *" -n"* | *" --numprocesses"* | *"no:xdist"*) ;;
+    *) if [ "${COWORK_TEST_WORKERS:-auto}" != "0" ]; then
+           parallel=(-n "${COWORK_TEST_WORKERS:-auto}")
+       fi ;;
+esac
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "${parallel[@]}" "$@"
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then
