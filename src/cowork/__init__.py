@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         WorkspaceNotActive,
     )
     from cowork.events.envelope import EventEnvelope, NewEvent
+    from cowork.operator import Operator, open_operator
     from cowork.runtime import Runtime
     from cowork.runtime import open_runtime as open
     from cowork.snapshots import Snapshot
@@ -112,6 +113,7 @@ __all__ = [
     "MigrationLockTimeout",
     "NewEvent",
     "NotFound",
+    "Operator",
     "ParkedEvent",
     "PayloadRejected",
     "PersistenceError",
@@ -137,6 +139,7 @@ __all__ = [
     "__version__",
     "load_settings",
     "open",
+    "open_operator",
 ]
 
 # name -> (module, attribute): what ``cowork.<name>`` resolves to on first access.
@@ -175,6 +178,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "NewEvent": ("cowork.events.envelope", "NewEvent"),
     "NotFound": ("cowork.errors", "NotFound"),
     "open": ("cowork.runtime", "open_runtime"),
+    "open_operator": ("cowork.operator", "open_operator"),
+    "Operator": ("cowork.operator", "Operator"),
     "ParkedEvent": ("cowork.consumers.service", "ParkedEvent"),
     "PayloadRejected": ("cowork.errors", "PayloadRejected"),
     "PersistenceError": ("cowork.errors", "PersistenceError"),

@@ -84,10 +84,12 @@ class Runtime:
         return self._core.settings
 
     @property
-    def database(self) -> Database:
-        if self._core.closed:
-            raise RuntimeClosed("this runtime is closed; open a new one with cowork.open()")
-        return self._core.database
+    def display_url(self) -> str:
+        """The database URL with its password masked (for logs and status lines).
+
+        The database itself is not reachable from a runtime: its cross-tenant scope is for
+        operator-wide work, through :func:`cowork.open_operator`."""
+        return self._core.database.display_url
 
     @property
     def backend(self) -> str:
@@ -128,13 +130,6 @@ class Runtime:
             task = asyncio.get_running_loop().create_task(core.workflows.engine(scope))
             task.add_done_callback(_log_engine_failure)
         return Runtime(core, scope)
-
-    async def tenants(self) -> list[str]:
-        """Every tenant with events in this database, in id order (a cross-tenant read for
-        operators: ``cowork tenants`` and the worker's discovery)."""
-        async with self._open_core().database.transaction(tenant_id=None, read_only=True) as tx:
-            rows = await tx.fetch_all("tenants_known")
-        return [r["tenant_id"] for r in rows]
 
     # -- services -----------------------------------------------------------------------------
     def _open_core(self) -> Core:
@@ -275,6 +270,38 @@ async def open_runtime(
     ``worker=True`` (the default) runs durable consumers (and, later, workflows) in this
     process; with ``worker=False`` they are registered but run only in a ``cowork worker``.
     """
+    core, scope = await connect_core(
+        database_url,
+        tenant_id=tenant_id,
+        owner_id=owner_id,
+        required=required,
+        config_file=config_file,
+        secret_provider=secret_provider,
+        worker=worker,
+        **config,
+    )
+    runtime = Runtime(core, scope)
+    try:
+        await core.workflows.engine(scope)  # built-ins registered; the worker starts if asked
+    except BaseException:
+        await core.close()
+        raise
+    return runtime
+
+
+async def connect_core(
+    database_url: str | None = None,
+    *,
+    tenant_id: str | None = None,
+    owner_id: str | None = None,
+    required: bool | None = None,
+    config_file: str | Path | None = None,
+    secret_provider: SecretProvider | None = None,
+    worker: bool = True,
+    **config: Any,
+) -> tuple[Core, TenantScope]:
+    """Load configuration, connect, migrate and sync the clock: the process's :class:`Core`
+    and the configured tenant scope (for :func:`open_runtime` and :func:`open_operator`)."""
     settings = load_settings(
         config_file=config_file,
         secret_provider=secret_provider,
@@ -315,14 +342,12 @@ async def open_runtime(
             ) from None
         raise
     core = Core(settings, db, degraded_reason=degraded, migrations=report, run_worker=worker)
-    runtime = Runtime(core, scope)
     try:
         await core.clock.sync(db)  # leases and timers use the database's clock
-        await core.workflows.engine(scope)  # built-ins registered; the worker starts if asked
     except BaseException:
         await core.close()
         raise
-    return runtime
+    return core, scope
 
 
 def _log_engine_failure(task: asyncio.Task[object]) -> None:

@@ -20,6 +20,8 @@ from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
     from cowork.blackboard.service import BlackboardService
+    from cowork.clock import DatabaseClock
+    from cowork.events.sanitize import SanitizePolicy
     from cowork.events.service import EventsService
     from cowork.snapshots.service import SnapshotsService
     from cowork.workflows.service import WorkflowsService
@@ -39,7 +41,7 @@ class TransactionContext:
         *,
         parent: TransactionContext | None = None,
     ) -> None:
-        self.core = core
+        self._core = core  # not public: it reaches the cross-tenant scope
         self.scope = scope
         self.tx = tx
         self._parent = parent
@@ -50,6 +52,16 @@ class TransactionContext:
     @property
     def tenant_id(self) -> str:
         return self.scope.tenant_id
+
+    @property
+    def clock(self) -> DatabaseClock:
+        """The database's clock as this process sees it (leases, timers)."""
+        return self._core.clock
+
+    @property
+    def truncating_event_policy(self) -> SanitizePolicy:
+        """The configured event limits with truncation on (the workflow engine's own events)."""
+        return self._core.truncating_event_policy
 
     def record_published(self, envelopes: list[EventEnvelope]) -> None:
         if self._parent is not None:  # a nested context publishes with its parent, in order
@@ -75,7 +87,7 @@ class TransactionContext:
         but whose SAVEPOINT is only taken when it first touches the database (a step that
         writes nothing costs no round trip)."""
         lazy = _LazySavepoint(self.tx)
-        child = TransactionContext(self.core, self.scope, lazy, parent=self)
+        child = TransactionContext(self._core, self.scope, lazy, parent=self)
         root = self._root()
         published = len(root._published)
         try:
@@ -94,38 +106,38 @@ class TransactionContext:
 
     def _after_commit(self) -> None:
         published, self._published = self._published, []
-        self.core.committed(self.scope.tenant_id, published)
+        self._core.committed(self.scope.tenant_id, published)
 
     @property
     def events(self) -> EventsService:
         from cowork.events.service import EventsService
 
-        return EventsService(self.core, self.scope, bound=self)
+        return EventsService(self._core, self.scope, bound=self)
 
     @property
     def workspaces(self) -> WorkspacesService:
         from cowork.workspaces.service import WorkspacesService
 
-        return WorkspacesService(self.core, self.scope, bound=self)
+        return WorkspacesService(self._core, self.scope, bound=self)
 
     @property
     def blackboard(self) -> BlackboardService:
         from cowork.blackboard.service import BlackboardService
 
-        return BlackboardService(self.core, self.scope, bound=self)
+        return BlackboardService(self._core, self.scope, bound=self)
 
     @property
     def snapshots(self) -> SnapshotsService:
         from cowork.snapshots.service import SnapshotsService
 
-        return SnapshotsService(self.core, self.scope, bound=self)
+        return SnapshotsService(self._core, self.scope, bound=self)
 
     @property
     def workflows(self) -> WorkflowsService:
         """``tx.workflows.start(...)``: a start that commits or rolls back with the rest."""
         from cowork.workflows.service import WorkflowsService
 
-        return WorkflowsService(self.core, self.scope, bound=self)
+        return WorkflowsService(self._core, self.scope, bound=self)
 
 
 @asynccontextmanager

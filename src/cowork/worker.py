@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from cowork.errors import ConfigError, CoworkError
-from cowork.runtime import Runtime, open_runtime
+from cowork.operator import Operator, open_operator
+from cowork.runtime import Runtime
 
 __all__ = ["Setup", "load_setup", "run_worker"]
 
@@ -46,12 +47,6 @@ def load_setup(spec: str) -> Setup:
     return setup  # type: ignore[no-any-return]
 
 
-async def _discover(rt: Runtime) -> list[str]:
-    async with rt.database.transaction(tenant_id=None) as tx:
-        rows = await tx.fetch_all("tenants_known")
-    return [r["tenant_id"] for r in rows]
-
-
 async def run_worker(
     stop: asyncio.Event,
     *,
@@ -59,19 +54,17 @@ async def run_worker(
     tenants: Sequence[str] = (),
     setup: Setup | None = None,
     discover_interval: float = 5.0,
-    ready: Callable[[Runtime], None] | None = None,
+    ready: Callable[[Operator], None] | None = None,
     **config: Any,
 ) -> None:
     """Serve ``tenants`` (or every tenant found in the log, and new ones as they appear)."""
-    first = tenants[0] if tenants else None
-    rt = await open_runtime(database_url, tenant_id=first, required=True, worker=True, **config)
+    op = await open_operator(database_url, required=True, worker=True, **config)
     served: dict[str, Runtime] = {}
 
     async def serve(tenant_id: str) -> None:
         if tenant_id in served:
             return
-        view = rt if tenant_id == rt.tenant_id else rt.for_tenant(tenant_id)
-        await rt._core.workflows.engine(view.scope)
+        view = await op.serve(tenant_id)
         if setup is not None:
             result = setup(view)
             if inspect.isawaitable(result):
@@ -80,14 +73,14 @@ async def run_worker(
         _log.info("serving tenant %s", tenant_id)
 
     try:
-        for tenant_id in tenants or [rt.tenant_id]:
+        for tenant_id in tenants or [op.settings.tenant_id]:
             await serve(tenant_id)
         if ready is not None:
-            ready(rt)
+            ready(op)
         while not stop.is_set():
             if not tenants:
                 try:
-                    for tenant_id in await _discover(rt):
+                    for tenant_id in await op.tenants():
                         await serve(tenant_id)
                 except CoworkError as exc:
                     _log.warning("tenant discovery failed: %s", exc)
@@ -95,4 +88,4 @@ async def run_worker(
                 await asyncio.wait_for(stop.wait(), discover_interval)
         _log.info("stopping: finishing current transitions and releasing leases")
     finally:
-        await rt.close()
+        await op.close()

@@ -56,7 +56,11 @@ async def test_commits_of_skipped_types_do_not_make_it_read(
     before = reads.count("orders")
     for i in range(40):
         await rt.events.publish("invoice:sent", {"i": i})
-    assert reads.count("orders") - before <= 2, "the consumer re-read the log for skipped commits"
+    # A read per skipped commit would be 40. A few may still come from the wake-up of the first
+    # order on a loaded machine (a wake that found nothing visible yet re-reads with a short
+    # backoff); none of them is caused by the invoices.
+    extra = reads.count("orders") - before
+    assert extra <= 5, f"the consumer re-read the log for skipped commits ({extra} reads)"
     last = await rt.events.publish("order:shipped", {"i": 1})
     await eventually(lambda: handled == ["order:placed", "order:shipped"], what="next order")
     await eventually(lambda: _at(rt, "orders", last.position), what="checkpoint at last")

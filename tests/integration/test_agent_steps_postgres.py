@@ -87,7 +87,7 @@ async def test_an_awaiting_step_holds_no_transaction_and_delays_no_consumer(pg_u
             # action's (the watcher's check twice a second is the only other user).
             deadline = time.monotonic() + 2
             while time.monotonic() < deadline:
-                stats = rt.database.pool_stats
+                stats = rt._core.database.pool_stats
                 pool_busy.append(stats.get("pool_size", 0) - stats.get("pool_available", 0))
                 await sample_transactions()
                 await asyncio.sleep(0.02)

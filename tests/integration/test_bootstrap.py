@@ -112,11 +112,11 @@ async def test_for_tenant_shares_the_database(tmp_path: Path) -> None:
     async with await cowork.open(f"sqlite:///{tmp_path / 'x.db'}", tenant_id="acme") as rt:
         other = rt.for_tenant("globex", owner_id="owner-g")
         assert (rt.tenant_id, other.tenant_id, other.owner_id) == ("acme", "globex", "owner-g")
-        assert other.database is rt.database
+        assert other._core.database is rt._core.database
 
 
 async def test_closed_runtime_refuses_use(tmp_path: Path) -> None:
     rt = await cowork.open(f"sqlite:///{tmp_path / 'x.db'}")
     await rt.close()
     with pytest.raises(cowork.RuntimeClosed):
-        _ = rt.database
+        _ = rt.events

@@ -334,7 +334,7 @@ async def test_cross_process_wakeup_and_relisten_after_terminate(
     await _wait_owner(admin, tenant, consumer, {proc.pid}, timeout=10)
 
     async with await cowork.open(pg_url, tenant_id=tenant) as rt:
-        assert await rt.database.wakeups.listener_backend_pid() != listen_pid
+        assert await rt._core.database.wakeups.listener_backend_pid() != listen_pid
         live = await _publish_and_time(rt, proc, "live", 8)
         assert statistics.median(live) < 0.5, f"wake-up latencies {live} (poll is {poll}s)"
 

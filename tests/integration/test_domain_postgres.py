@@ -325,7 +325,7 @@ async def test_row_level_security_hides_other_tenants_in_every_table(pg_url: str
         await _fill_through_the_api(rt, "A")
         await _fill_through_the_api(rt, "B")
         # the adapter's own scoped transaction: a query with no tenant filter sees only A
-        async with rt.database.transaction(tenant_id="A") as tx:
+        async with rt._core.database.transaction(tenant_id="A") as tx:
             row = await tx.fetch_one("snapshot_count_unfiltered", {})
         assert row is not None and row["n"] == 1
 

@@ -416,7 +416,7 @@ async def test_a_transaction_declared_without_appends_holds_no_reader_and_cannot
     from cowork.events.log import append_events, prepare_event
 
     async with await cowork.open(pg_url, tenant_id="tenant-a", worker=False) as rt:
-        db = rt.database
+        db = rt._core.database
         entered = asyncio.Event()
         release = asyncio.Event()
 
@@ -502,7 +502,7 @@ async def test_a_tight_reader_never_passes_a_committing_writer(pg_url: str) -> N
         seen: list[str] = []
 
         async def read_page(cursor: tuple[int, int]) -> list[cowork.EventEnvelope]:
-            async with rt.database.transaction(tenant_id="churn", read_only=True) as tx:
+            async with rt._core.database.transaction(tenant_id="churn", read_only=True) as tx:
                 return await read_events(tx, "churn", cursor, 500)
 
         written = asyncio.Event()  # every writer has returned: all is committed

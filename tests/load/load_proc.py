@@ -163,7 +163,7 @@ class Consumer:
 
 async def _stats(rt: cowork.Runtime, role: Publisher | Consumer) -> None:
     while True:
-        pool = getattr(rt.database, "pool_stats", {})
+        pool = getattr(rt._core.database, "pool_stats", {})
         _say("STATS " + json.dumps({"t": time.time(), "count": role.count, "pool": pool}))
         await asyncio.sleep(1.0)
 

@@ -146,9 +146,15 @@ async def test_runtime_logs_errors_and_reprs_hold_no_secret(
 
     # 1. A password in the URL: normal work, including a consumer that fails and parks.
     async with await cowork.open(url(cluster), tenant_id="scan", required=True) as rt:
-        for text in (repr(rt), str(rt), repr(rt.settings), str(rt.settings), repr(rt.database)):
+        for text in (
+            repr(rt),
+            str(rt),
+            repr(rt.settings),
+            str(rt.settings),
+            repr(rt._core.database),
+        ):
             seen.add("repr (password URL)", text)
-        seen.add("display_url", rt.database.display_url)
+        seen.add("display_url", rt.display_url)
         seen.add("settings dump", repr(rt.settings.model_dump(exclude={"database_url"})))
         seen.add("health", repr(await rt.health()))
         ws = await rt.workspaces.create(name="scan", actor="alice", members=["alice"])

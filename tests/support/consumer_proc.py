@@ -72,7 +72,7 @@ def _open_append(path: Path) -> TextIO:
 
 async def _report_listen(rt: cowork.Runtime) -> None:
     """Print the LISTEN connection's server pid whenever it changes (tests terminate it)."""
-    wakeups: Any = rt.database.wakeups
+    wakeups: Any = rt._core.database.wakeups
     last: int | None = None
     while True:
         await wakeups.listening.wait()

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from cowork.config import Settings
+    from cowork.operator import Operator
     from cowork.runtime import Runtime
 
 T = TypeVar("T")
@@ -106,6 +107,14 @@ class CliContext:
             config_file=self.config_file,
             required=True,
             worker=False,
+        )
+
+    async def operator(self) -> Operator:
+        """An operator (cross-tenant work such as listing tenants): required mode, no worker."""
+        from cowork.operator import open_operator
+
+        return await open_operator(
+            self.database_url, config_file=self.config_file, required=True, worker=False
         )
 
     def table(self, title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

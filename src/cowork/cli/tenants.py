@@ -52,8 +52,8 @@ def tenants_command(cli: CliContext) -> None:
     other commands with --tenant."""
 
     async def run() -> list[TenantSummary]:
-        async with await cli.runtime() as rt:
-            return [await _summary(rt.for_tenant(t)) for t in await rt.tenants()]
+        async with await cli.operator() as op:
+            return [await _summary(op.runtime(t)) for t in await op.tenants()]
 
     items = cli.run(run)
     if cli.as_json:

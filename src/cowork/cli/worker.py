@@ -13,7 +13,7 @@ from cowork.cli.context import CliContext, pass_cli
 from cowork.logs import configure_logging
 
 if TYPE_CHECKING:
-    from cowork.runtime import Runtime
+    from cowork.operator import Operator
     from cowork.worker import Setup
 
 
@@ -67,8 +67,8 @@ def worker_command(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
 
-        def ready(rt: Runtime) -> None:
-            logging.getLogger("cowork.worker").info("worker ready: %s", rt.database.display_url)
+        def ready(op: Operator) -> None:
+            logging.getLogger("cowork.worker").info("worker ready: %s", op.display_url)
 
         await run_worker(
             stop,

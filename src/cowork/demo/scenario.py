@@ -116,7 +116,7 @@ async def run_demo(
     console.rule(f"[bold]Cowork demo[/] — tenant {tenant}")
     rt = await open_runtime(database_url, tenant_id=tenant, owner_id="demo-owner", worker=False)
     worker = Worker(database_url, tenant, marker)
-    console.print(f"database: {rt.database.display_url} (durable: {rt.durable})")
+    console.print(f"database: {rt.display_url} (durable: {rt.durable})")
     console.print(f"worker process {worker.pid} runs the consumers and workflows")
     try:
         async with rt:

@@ -70,7 +70,7 @@ async def register_definition(
                     "trigger": definition.trigger,
                 },
             ),
-            policy=ctx.core.truncating_event_policy,  # as the engine's other events (machine)
+            policy=ctx.truncating_event_policy,  # as the engine's other events (machine)
         )
         appended = await append_events(ctx.tx, ctx.scope.tenant_id, [prepared])
         ctx.record_published(appended.new)
@@ -142,7 +142,7 @@ async def starting(
     state: dict[str, Any] = {"input": dict(input_data or {}), "data": {}}
     if event is not None:
         state["trigger"] = trigger_state(event)
-    now = ctx.core.clock.now()
+    now = ctx.clock.now()
     draft = WorkflowInstance(
         instance_id=new_id(),
         workflow_id=definition.workflow_id,

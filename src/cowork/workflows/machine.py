@@ -57,7 +57,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from cowork.clock import DatabaseClock
     from cowork.core import Core
+    from cowork.events.sanitize import SanitizePolicy
 
 _log = logging.getLogger("cowork.workflows")
 _SCAN_PAGE = 500
@@ -87,7 +89,10 @@ class TransitionContext(Protocol):
     """Where a transition runs: a transaction context, or a :class:`DetachedContext`."""
 
     @property
-    def core(self) -> Core: ...
+    def clock(self) -> DatabaseClock: ...
+
+    @property
+    def truncating_event_policy(self) -> SanitizePolicy: ...
 
     @property
     def scope(self) -> TenantScope: ...
@@ -103,9 +108,17 @@ class DetachedContext:
     (:meth:`Transition.save_statement`); reading the log (a wait's scan) needs a real one."""
 
     def __init__(self, core: Core, scope: TenantScope) -> None:
-        self.core = core
+        self._core = core
         self.scope = scope
         self.published: list[EventEnvelope] = []
+
+    @property
+    def clock(self) -> DatabaseClock:
+        return self._core.clock
+
+    @property
+    def truncating_event_policy(self) -> SanitizePolicy:
+        return self._core.truncating_event_policy
 
     @property
     def tx(self) -> Transaction:
@@ -138,7 +151,7 @@ class Transition:
 
     def _now(self) -> datetime:
         """The database's time (timers and deadlines never use a host's clock)."""
-        return self.ctx.core.clock.now()
+        return self.ctx.clock.now()
 
     def keep_lease(self, owner: str, seconds: float) -> None:
         """Save with the lease kept by ``owner`` (its executor runs the next step at once)
@@ -532,7 +545,7 @@ class Transition:
         the action name around them) and a cancel reason, and an event over the configured
         limits must not wedge the instance. Whatever is cut is listed in the event's
         metadata (``"truncated"``); the instance's ``last_error`` and history keep the text."""
-        policy = self.ctx.core.truncating_event_policy
+        policy = self.ctx.truncating_event_policy
         return [prepare_event(e, policy=policy) for e in self._events]
 
     async def _published(self, append: PendingAppend) -> None:

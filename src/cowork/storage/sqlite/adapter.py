@@ -19,7 +19,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cowork.errors import ConfigError, CoworkError, PersistenceError, PersistenceUnavailable
+from cowork.errors import (
+    ConfigError,
+    CoworkError,
+    PersistenceError,
+    PersistenceUnavailable,
+    TenantViolation,
+)
 from cowork.storage.port import Backend, Health, Params, Pending, Ready, Row
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.sqlite.convert import encode_params, register_converters
@@ -64,8 +70,21 @@ class _SqliteTransaction(AfterCommitHooks):
             conn.execute(self._begin)
             self._begun = True
 
+    def _check_tenant(self, params: Params | None) -> None:
+        """SQLite has no row-level security: a tenant's transaction refuses a statement whose
+        ``tenant_id`` names another tenant (on PostgreSQL the policies refuse it in the
+        server), so nothing handed to a tenant's code can read or write another's rows."""
+        if self._tenant_id is not None and params is not None:
+            named = params.get("tenant_id", self._tenant_id)
+            if named != self._tenant_id:
+                raise TenantViolation(
+                    f"a transaction of tenant {self._tenant_id!r} cannot run a statement for "
+                    f"tenant {named!r}"
+                )
+
     async def _call(self, query: str, params: Params | None, fetch: bool) -> tuple[int, list[Row]]:
         text = self._db.queries[query]
+        self._check_tenant(params)
 
         def work(conn: sqlite3.Connection) -> tuple[int, list[Row]]:
             encoded = encode_params(params)  # here, so that a bad value is translated
@@ -84,6 +103,8 @@ class _SqliteTransaction(AfterCommitHooks):
         if not params:
             return
         text = self._db.queries[query]
+        for one in params:
+            self._check_tenant(one)
 
         def work(conn: sqlite3.Connection) -> None:
             encoded = [encode_params(p) for p in params]
