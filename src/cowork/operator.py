@@ -16,9 +16,9 @@ An operator holds one connection pool for every runtime it hands out; closing it
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from cowork.closing import AsyncClosing
 from cowork.config import SecretProvider, Settings
 from cowork.core import Core
 from cowork.errors import RuntimeClosed
@@ -28,7 +28,7 @@ from cowork.tenancy import TenantScope, validate_id
 __all__ = ["Operator", "open_operator"]
 
 
-class Operator:
+class Operator(AsyncClosing):
     """Cross-tenant operations for operators: list the tenants, hand out tenant runtimes."""
 
     def __init__(self, core: Core, default: TenantScope) -> None:
@@ -79,17 +79,6 @@ class Operator:
     async def close(self) -> None:
         """Stop the workers of every runtime handed out and close the database."""
         await self._core.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 async def open_operator(

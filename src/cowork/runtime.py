@@ -19,10 +19,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from cowork.blackboard.service import BlackboardService
+from cowork.closing import AsyncClosing
 from cowork.config import SecretProvider, Settings, load_settings
 from cowork.consumers.service import ConsumersService
 from cowork.core import Core
@@ -53,7 +53,7 @@ _log = logging.getLogger("cowork")
 HORIZON_WARN_SECONDS = 5.0
 
 
-class Runtime:
+class Runtime(AsyncClosing):
     """A connected Cowork runtime scoped to one tenant; ``for_tenant`` gives other views."""
 
     def __init__(self, core: Core, scope: TenantScope) -> None:
@@ -208,17 +208,6 @@ class Runtime:
         ``stop_grace_seconds``, and save their checkpoints; what is left (or held by a consumer
         whose lease another process has) is delivered by the next process that runs them."""
         await self._core.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 async def _prepare_schema(db: Database, settings: Settings) -> MigrationReport:

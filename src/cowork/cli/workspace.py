@@ -156,49 +156,34 @@ for _action in ("open", "close", "archive", "delete"):
     workspace_group.add_command(_lifecycle(_action))
 
 
-@workspace_group.command("add-member")
-@click.argument("workspace_id")
-@click.argument("member_id")
-@click.option("--actor")
-@pass_cli
-def add_member_command(
-    cli: CliContext, workspace_id: str, member_id: str, actor: str | None
-) -> None:
-    """Add a member (idempotent)."""
+def _membership(name: str, method: str, summary: str) -> click.Command:
+    @click.command(name, help=summary)
+    @click.argument("workspace_id")
+    @click.argument("member_id")
+    @click.option("--actor")
+    @pass_cli
+    def command(cli: CliContext, workspace_id: str, member_id: str, actor: str | None) -> None:
+        async def run() -> Workspace:
+            async with await cli.runtime() as rt:
+                await require_workspace(rt, workspace_id)
+                change = getattr(rt.workspaces, method)
+                result: Workspace = await change(workspace_id, member_id, actor=actor)
+                return result
 
-    async def run() -> Workspace:
-        async with await cli.runtime() as rt:
-            await require_workspace(rt, workspace_id)
-            return await rt.workspaces.add_member(workspace_id, member_id, actor=actor)
+        item = cli.run(run)
+        if cli.as_json:
+            cli.emit_json(item)
+        else:
+            members = ", ".join(item.members) or "none"
+            cli.console.print(f"members of {item.workspace_id}: {members}")
 
-    item = cli.run(run)
-    if cli.as_json:
-        cli.emit_json(item)
-    else:
-        cli.console.print(f"members of {item.workspace_id}: {', '.join(item.members)}")
+    return command
 
 
-@workspace_group.command("remove-member")
-@click.argument("workspace_id")
-@click.argument("member_id")
-@click.option("--actor")
-@pass_cli
-def remove_member_command(
-    cli: CliContext, workspace_id: str, member_id: str, actor: str | None
-) -> None:
-    """Remove a member (idempotent)."""
-
-    async def run() -> Workspace:
-        async with await cli.runtime() as rt:
-            await require_workspace(rt, workspace_id)
-            return await rt.workspaces.remove_member(workspace_id, member_id, actor=actor)
-
-    item = cli.run(run)
-    if cli.as_json:
-        cli.emit_json(item)
-    else:
-        members = ", ".join(item.members) or "none"
-        cli.console.print(f"members of {item.workspace_id}: {members}")
+workspace_group.add_command(_membership("add-member", "add_member", "Add a member (idempotent)."))
+workspace_group.add_command(
+    _membership("remove-member", "remove_member", "Remove a member (idempotent).")
+)
 
 
 @workspace_group.command("update")
