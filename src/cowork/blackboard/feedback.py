@@ -179,36 +179,16 @@ class FeedbackOps(TenantService):
             events: list[NewEvent] = []
             if new_status is not None and new_status is not current.status:
                 events.append(
-                    NewEvent(
-                        event_type="feedback:status:changed",
-                        aggregate_type="feedback",
-                        aggregate_id=feedback_id,
-                        payload={
-                            "workspaceId": current.workspace_id,
-                            "artifactKey": current.artifact_key,
-                            "feedbackId": feedback_id,
-                            "from": current.status.value,
-                            "to": new_status.value,
-                            "actorId": actor,
-                        },
+                    _thread_event(
+                        "feedback:status:changed",
+                        current,
+                        actor,
+                        **{"from": current.status.value, "to": new_status.value},
                     )
                 )
             changes = _edits(current, updated)
             if changes:
-                events.append(
-                    NewEvent(
-                        event_type="feedback:updated",
-                        aggregate_type="feedback",
-                        aggregate_id=feedback_id,
-                        payload={
-                            "workspaceId": current.workspace_id,
-                            "artifactKey": current.artifact_key,
-                            "feedbackId": feedback_id,
-                            "changes": changes,
-                            "actorId": actor,
-                        },
-                    )
-                )
+                events.append(_thread_event("feedback:updated", current, actor, changes=changes))
             if events:
                 await self._emit(ctx, events)
         return updated
@@ -240,17 +220,8 @@ class FeedbackOps(TenantService):
             await self._emit(
                 ctx,
                 [
-                    NewEvent(
-                        event_type="feedback:comment:added",
-                        aggregate_type="feedback",
-                        aggregate_id=feedback_id,
-                        payload={
-                            "workspaceId": current.workspace_id,
-                            "artifactKey": current.artifact_key,
-                            "feedbackId": feedback_id,
-                            "commentId": comment.comment_id,
-                            "actorId": actor,
-                        },
+                    _thread_event(
+                        "feedback:comment:added", current, actor, commentId=comment.comment_id
                     )
                 ],
             )
@@ -299,6 +270,22 @@ class FeedbackOps(TenantService):
             ),
         )
         return await self._load(ctx, current.feedback_id)
+
+
+def _thread_event(name: str, thread: Feedback, actor: str, **fields: Any) -> NewEvent:
+    """An event about a change to ``thread`` made by ``actor``."""
+    return NewEvent(
+        event_type=name,
+        aggregate_type="feedback",
+        aggregate_id=thread.feedback_id,
+        payload={
+            "workspaceId": thread.workspace_id,
+            "artifactKey": thread.artifact_key,
+            "feedbackId": thread.feedback_id,
+            **fields,
+            "actorId": actor,
+        },
+    )
 
 
 def _edits(before: Feedback, after: Feedback) -> dict[str, dict[str, Any]]:
