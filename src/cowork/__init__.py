@@ -78,8 +78,6 @@ if TYPE_CHECKING:
     )
     from cowork.workspaces import Workspace, WorkspaceStatus
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ActionContext",
     "ActionStep",
@@ -205,7 +203,20 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cowork-foundation")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value = globals()[name] = _version()
+        return value
     try:
         module_name, attribute = _LAZY[name]
     except KeyError:

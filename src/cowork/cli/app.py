@@ -18,7 +18,6 @@ from typing import Any
 
 import click
 
-from cowork import __version__
 from cowork.cli.context import CliContext
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -147,7 +146,7 @@ def _lazy_group(**attrs: Any) -> Callable[[Callable[..., Any]], LazyGroup]:
 @click.option("--config", "config_file", metavar="FILE", help=_CONFIG_HELP)
 @click.option("--tenant", "tenant_id", metavar="ID", help=_TENANT_HELP)
 @click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
-@click.version_option(__version__, prog_name="cowork")
+@click.version_option(package_name="cowork-foundation", prog_name="cowork")
 @click.pass_context
 def cli(
     ctx: click.Context,
