@@ -8,20 +8,16 @@ store them), not cyclic, and under a size cap.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from cowork.errors import PayloadRejected
+from cowork.jsontext import encoded_size
 
 __all__ = ["DEFAULT_DOCUMENT_BYTES", "encoded_size", "validate_document"]
 
 DEFAULT_DOCUMENT_BYTES = 1024 * 1024
 MAX_NESTING = 64
-
-
-def encoded_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 def _check_string(text: str, path: str, what: str) -> None:

@@ -268,12 +268,7 @@ class SanitizePolicy:
 DEFAULT_POLICY = SanitizePolicy()
 
 
-def encoded_size(value: JsonValue) -> int:
-    """Size in bytes of ``value`` as compact JSON (``,``/``:`` separators) encoded in UTF-8."""
-    return len(_ENCODER.encode(value).encode("utf-8"))
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+encoded_size = jsontext.encoded_size
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,8 +378,7 @@ def _type_name(value: object) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
-def _sort_key(value: JsonValue) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_sort_key = jsontext.sort_key
 
 
 class _Walker:
@@ -683,7 +677,7 @@ def _run(value: object, policy: SanitizePolicy, what: str) -> tuple[JsonValue, s
 
 
 def _checked_text(result: JsonValue, policy: SanitizePolicy, what: str) -> str:
-    text = _ENCODER.encode(result)
+    text = jsontext.ENCODER.encode(result)
     size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size > policy.max_bytes:
         raise PayloadRejected(

@@ -23,7 +23,6 @@ A definition has a trigger (an event pattern; None for manual starts only), corr
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +30,7 @@ from cowork.arguments import number_arg, string_list_arg
 from cowork.errors import ValidationError
 from cowork.events.patterns import EventPattern
 from cowork.jsondoc import validate_document
+from cowork.jsontext import canonical, dumps
 from cowork.tenancy import validate_id
 
 __all__ = [
@@ -306,8 +306,7 @@ class WorkflowDefinition:
 
     @property
     def checksum(self) -> str:
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return hashlib.sha256(canonical(self.to_json()).encode("utf-8")).hexdigest()
 
     def correlation_key(self, payload: dict[str, Any]) -> str | None:
         """The instance key for an event payload (None if a correlation field is missing)."""
@@ -319,4 +318,4 @@ class WorkflowDefinition:
             if value is None or isinstance(value, dict | list):
                 return None
             values.append(value)
-        return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+        return dumps(values)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from cowork.jsontext import dumps
 from cowork.storage.port import Json, JsonText
 
 __all__ = ["encode_params", "format_timestamp", "register_converters"]
@@ -44,13 +45,9 @@ def register_converters() -> None:
     sqlite3.register_converter("BOOLINT", _parse_bool)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
 def _encode(value: Any) -> Any:
     if isinstance(value, Json):
-        return _dumps(value.value)
+        return dumps(value.value)
     if isinstance(value, JsonText):
         return value.text
     if isinstance(value, datetime):
