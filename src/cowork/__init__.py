@@ -8,7 +8,8 @@ Start with :func:`open`::
     async with await cowork.open() as rt:      # embedded SQLite file by default
         print(rt.durable, await rt.health())
 
-The names below are imported on first use (PEP 562), so that ``import cowork`` and the
+``cowork.open`` is not in ``__all__``: ``from cowork import *`` must not shadow the builtin
+``open``. The names below are imported on first use (PEP 562), so that ``import cowork`` and the
 ``cowork`` command line start fast: the drivers, pydantic and the services load only when
 something asks for them.
 """
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
         FeedbackSeverity,
         FeedbackStatus,
     )
-    from cowork.config import Settings, load_settings
+    from cowork.blackboard.service import BlackboardService
+    from cowork.config import SecretProvider, Settings, load_settings
     from cowork.consumers import ConsumerOptions, DurableSubscription
-    from cowork.consumers.service import ConsumerInfo, ParkedEvent
+    from cowork.consumers.service import ConsumerInfo, ConsumersService, ParkedEvent
     from cowork.errors import (
         ConfigError,
         CoworkError,
@@ -56,10 +58,13 @@ if TYPE_CHECKING:
         WorkspaceNotActive,
     )
     from cowork.events.envelope import EventEnvelope, NewEvent
+    from cowork.events.service import EventsService
+    from cowork.migrations import MigrationReport
     from cowork.operator import Operator, open_operator
     from cowork.runtime import Runtime
-    from cowork.runtime import open_runtime as open
+    from cowork.runtime import open_runtime as open  # noqa: F401  (cowork.open, not in __all__)
     from cowork.snapshots import Snapshot
+    from cowork.snapshots.service import SnapshotsService
     from cowork.storage.port import Health
     from cowork.tenancy import TenantScope
     from cowork.transaction import TransactionContext
@@ -76,7 +81,9 @@ if TYPE_CHECKING:
         WorkflowDefinition,
         WorkflowInstance,
     )
+    from cowork.workflows.service import WorkflowsService
     from cowork.workspaces import Workspace, WorkspaceStatus
+    from cowork.workspaces.service import WorkspacesService
 
 __all__ = [
     "ActionContext",
@@ -84,17 +91,20 @@ __all__ = [
     "ArtifactDiff",
     "ArtifactVersion",
     "BlackboardEntry",
+    "BlackboardService",
     "BranchCase",
     "BranchStep",
     "CompleteStep",
     "ConfigError",
     "ConsumerInfo",
     "ConsumerOptions",
+    "ConsumersService",
     "CoworkError",
     "DefinitionConflict",
     "DiffChange",
     "DurableSubscription",
     "EventEnvelope",
+    "EventsService",
     "FailStep",
     "Feedback",
     "FeedbackComment",
@@ -109,6 +119,7 @@ __all__ = [
     "MigrationError",
     "MigrationIntegrityError",
     "MigrationLockTimeout",
+    "MigrationReport",
     "NewEvent",
     "NotFound",
     "Operator",
@@ -119,8 +130,10 @@ __all__ = [
     "Runtime",
     "RuntimeClosed",
     "SchemaNotReady",
+    "SecretProvider",
     "Settings",
     "Snapshot",
+    "SnapshotsService",
     "StorageConflict",
     "TenantScope",
     "TenantViolation",
@@ -131,12 +144,13 @@ __all__ = [
     "WorkflowDefinition",
     "WorkflowError",
     "WorkflowInstance",
+    "WorkflowsService",
     "Workspace",
     "WorkspaceNotActive",
     "WorkspaceStatus",
+    "WorkspacesService",
     "__version__",
     "load_settings",
-    "open",
     "open_operator",
 ]
 
@@ -200,6 +214,14 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Workspace": ("cowork.workspaces", "Workspace"),
     "WorkspaceNotActive": ("cowork.errors", "WorkspaceNotActive"),
     "WorkspaceStatus": ("cowork.workspaces", "WorkspaceStatus"),
+    "BlackboardService": ("cowork.blackboard.service", "BlackboardService"),
+    "ConsumersService": ("cowork.consumers.service", "ConsumersService"),
+    "EventsService": ("cowork.events.service", "EventsService"),
+    "MigrationReport": ("cowork.migrations", "MigrationReport"),
+    "SecretProvider": ("cowork.config", "SecretProvider"),
+    "SnapshotsService": ("cowork.snapshots.service", "SnapshotsService"),
+    "WorkflowsService": ("cowork.workflows.service", "WorkflowsService"),
+    "WorkspacesService": ("cowork.workspaces.service", "WorkspacesService"),
 }
 
 
