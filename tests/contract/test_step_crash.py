@@ -19,7 +19,7 @@ import pytest
 
 import cowork
 from cowork import InstanceStatus
-from tests.support.lineproc import LineProcess
+from tests.support.lineproc import LineProcess, ProcessGroup
 from tests.support.workflow_worker import DEFINITION, STEPS
 
 pytestmark = [pytest.mark.slow]
@@ -38,21 +38,18 @@ def step_log(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def spawn(database_url: str, step_log: Path, tmp_path: Path) -> AsyncIterator[Spawn]:
-    started: list[LineProcess] = []
+    group = ProcessGroup(tmp_path)
 
     async def start(name: str, *extra: str) -> LineProcess:
         args = ["--url", database_url, "--tenant", TENANT, "--log-file", str(step_log), *extra]
         # A short lease: the second worker takes the step over soon after the kill.
         env = {"COWORK_WORKFLOW_LEASE_SECONDS": "4"}
-        proc = await LineProcess(name, [str(WORKER), *args], tmp_path, env=env).start()
-        started.append(proc)
-        return proc
+        return await group.start(name, [str(WORKER), *args], env=env)
 
     try:
         yield start
     finally:
-        for proc in started:
-            await proc.kill()
+        await group.kill_all()
 
 
 def _runs(step_log: Path) -> list[tuple[str, int, str, float | None]]:

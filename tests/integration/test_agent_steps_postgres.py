@@ -19,7 +19,7 @@ import pytest
 
 import cowork
 from cowork import ActionContext, ActionStep, InstanceStatus, TransactionContext
-from tests.support.lineproc import LineProcess
+from tests.support.lineproc import LineProcess, ProcessGroup
 from tests.support.postgres import db_required
 from tests.support.workflow_worker import DEFINITION, STEPS
 
@@ -164,19 +164,16 @@ Spawn = Callable[..., Awaitable[LineProcess]]
 
 @pytest.fixture
 async def spawn(pg_url: str, tmp_path: Path) -> AsyncIterator[Spawn]:
-    started: list[LineProcess] = []
+    group = ProcessGroup(tmp_path)
 
     async def start(name: str, *extra: str, env: dict[str, str] | None = None) -> LineProcess:
         args = ["--url", pg_url, "--tenant", TENANT, "--table", TABLE, *extra]
-        proc = await LineProcess(name, [str(WORKER), *args], tmp_path, env=env).start()
-        started.append(proc)
-        return proc
+        return await group.start(name, [str(WORKER), *args], env=env)
 
     try:
         yield start
     finally:
-        for proc in started:
-            await proc.kill()
+        await group.kill_all()
 
 
 def _libfaketime() -> str | None:

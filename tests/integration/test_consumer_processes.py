@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 import cowork
-from tests.support.lineproc import LineProcess
+from tests.support.lineproc import LineProcess, ProcessGroup
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -44,18 +44,15 @@ def _proc_args(url: str, tenant: str, consumer: str, **options: Any) -> list[str
 @pytest.fixture
 async def spawn(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     """Start consumer processes; whatever is still running at the end is killed."""
-    started: list[LineProcess] = []
+    group = ProcessGroup(tmp_path)
 
     async def start(name: str, args: list[str]) -> LineProcess:
-        proc = await LineProcess(name, [str(SCRIPT), *args], tmp_path).start()
-        started.append(proc)
-        return proc
+        return await group.start(name, [str(SCRIPT), *args])
 
     try:
         yield start
     finally:
-        for proc in started:
-            await proc.kill()
+        await group.kill_all()
 
 
 @pytest.fixture

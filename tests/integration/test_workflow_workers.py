@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 import cowork
-from tests.support.lineproc import LineProcess
+from tests.support.lineproc import LineProcess, ProcessGroup
 from tests.support.workflow_worker import DEFINITION, STEPS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -42,19 +42,16 @@ Spawn = Callable[..., Awaitable[LineProcess]]
 @pytest.fixture
 async def spawn(pg_url: str, tmp_path: Path) -> AsyncIterator[Spawn]:
     """Start worker processes on ``pg_url``; whatever still runs at the end is killed."""
-    started: list[LineProcess] = []
+    group = ProcessGroup(tmp_path)
 
     async def start(name: str, *extra: str) -> LineProcess:
         args = ["--url", pg_url, "--tenant", TENANT, "--table", TABLE, *extra]
-        proc = await LineProcess(name, [str(SCRIPT), *args], tmp_path).start()
-        started.append(proc)
-        return proc
+        return await group.start(name, [str(SCRIPT), *args])
 
     try:
         yield start
     finally:
-        for proc in started:
-            await proc.kill()
+        await group.kill_all()
 
 
 @pytest.fixture

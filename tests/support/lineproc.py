@@ -116,3 +116,23 @@ class LineProcess:
     async def wait_prefix(self, prefix: str, timeout: float) -> str:
         """The first stdout line that starts with ``prefix``."""
         return await self.wait_line(lambda line: line.startswith(prefix), timeout)
+
+
+class ProcessGroup:
+    """A test's subprocesses, logging to one directory; :meth:`kill_all` ends those still
+    running (a fixture calls it on the way out)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.started: list[LineProcess] = []
+
+    async def start(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> LineProcess:
+        proc = await LineProcess(name, args, self.log_dir, env=env).start()
+        self.started.append(proc)
+        return proc
+
+    async def kill_all(self) -> None:
+        for proc in self.started:
+            await proc.kill()
