@@ -43,7 +43,9 @@ from .common import (
     horizon_lag,
     interleave,
     server_activity,
+    settle,
     wait_readable,
+    wal_counters,
     warm_up,
 )
 from .peers import EventsourcingRecorder, dbos_workflows, peer_version
@@ -79,7 +81,15 @@ class Suite:
         _say(f"{name} ...")
         with contextlib.suppress(Exception):
             self.environment[name] = server_activity(self.db.admin_url, self.db.name)
+        with contextlib.suppress(Exception):
+            self.environment[name]["checkpoint_seconds"] = await asyncio.to_thread(
+                settle, self.db.admin_url
+            )
+        wal_before: dict[str, float] = {}
+        with contextlib.suppress(Exception):
+            wal_before = await asyncio.to_thread(wal_counters, self.db.admin_url)
         started = time.perf_counter()
+        cpu_started = time.process_time()
         try:
             yield
         except Exception as exc:
@@ -88,6 +98,20 @@ class Suite:
             traceback.print_exc(file=sys.stderr)
         finally:
             self.timings[name] = round(time.perf_counter() - started, 2)
+            cpu = time.process_time() - cpu_started
+            self.environment.setdefault(name, {})["client_cpu_seconds"] = round(cpu, 2)
+            _say(f"{name}: client CPU {cpu:.1f} s")
+            with contextlib.suppress(Exception):
+                wal_after = await asyncio.to_thread(wal_counters, self.db.admin_url)
+                self.environment.setdefault(name, {})["wal"] = {
+                    key: wal_after[key] - wal_before[key] for key in wal_after
+                }
+                wal = self.environment[name]["wal"]
+                _say(
+                    f"{name} WAL: {wal['wal_records']:,.0f} records, {wal['wal_fpi']:,.0f} "
+                    f"full-page images, {wal['wal_bytes'] / 2**20:,.1f} MiB, "
+                    f"{wal['wal_sync']:,.0f} flushes"
+                )
             _say(f"{name} done in {self.timings[name]:.1f}s")
 
     def _store(self, side: str, key: str, rate: Rate) -> None:

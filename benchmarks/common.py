@@ -132,8 +132,9 @@ class BenchDatabase:
             ):
                 row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
                 facts[name] = row[0] if row else None
-            row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            found = row.fetchone()
+            found = conn.execute(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
             facts["connected_as_superuser"] = bool(found and found[0])
         return facts
 
@@ -156,6 +157,27 @@ def server_activity(admin_url: str, own_database: str) -> dict[str, Any]:
         "loadavg_1m": round(load1, 2),
         "loadavg_5m": round(load5, 2),
     }
+
+
+def settle(admin_url: str) -> float:
+    """Start a section from the same server state as every other: write out what earlier
+    sections left dirty (``CHECKPOINT``), so that no section pays for the one before it.
+    Returns the seconds the checkpoint took."""
+    started = time.perf_counter()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    return round(time.perf_counter() - started, 3)
+
+
+def wal_counters(admin_url: str) -> dict[str, float]:
+    """The server's WAL counters (``pg_stat_wal``): records, full-page images, bytes, and
+    how often the WAL was written and flushed."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT wal_records, wal_fpi, wal_bytes, wal_write, wal_sync FROM pg_stat_wal"
+        ).fetchone()
+    keys = ("wal_records", "wal_fpi", "wal_bytes", "wal_write", "wal_sync")
+    return dict(zip(keys, (float(v) for v in row), strict=True)) if row else {}
 
 
 def horizon_lag(

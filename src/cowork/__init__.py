@@ -61,8 +61,7 @@ if TYPE_CHECKING:
     from cowork.events.service import EventsService
     from cowork.migrations import MigrationReport
     from cowork.operator import Operator, open_operator
-    from cowork.runtime import Runtime
-    from cowork.runtime import open_runtime as open  # noqa: F401  (cowork.open, not in __all__)
+    from cowork.runtime import Runtime, open_runtime
     from cowork.snapshots import Snapshot
     from cowork.snapshots.service import SnapshotsService
     from cowork.storage.port import Health
@@ -84,6 +83,8 @@ if TYPE_CHECKING:
     from cowork.workflows.service import WorkflowsService
     from cowork.workspaces import Workspace, WorkspaceStatus
     from cowork.workspaces.service import WorkspacesService
+
+    open = open_runtime  # cowork.open: exported to type checkers, not in __all__
 
 __all__ = [
     "ActionContext",
