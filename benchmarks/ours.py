@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 import cowork
 from cowork.ids import new_id
+from cowork.workflows.manager import WorkflowManager
 
 from .common import (
     AGGREGATE_TYPE,
@@ -164,7 +165,7 @@ async def workflows(url: str, tenant_id: str, count: int) -> dict[str, Any]:
     try:
         rt.workflows.register_action("bench.noop", _noop)
         await rt.workflows.register(three_step_definition())
-        engine = rt._core.workflows.running(rt.tenant_id)  # counter only; internal
+        engine = WorkflowManager.of(rt._core).running(rt.tenant_id)  # counter only; internal
         assert engine is not None
         warmup = 10
         for _ in range(warmup):

@@ -58,17 +58,16 @@ if TYPE_CHECKING:
         WorkspaceNotActive,
     )
     from cowork.events.envelope import EventEnvelope, NewEvent
-    from cowork.events.service import EventsService
     from cowork.migrations import MigrationReport
-    from cowork.operator import Operator, open_operator
     from cowork.runtime import Runtime, open_runtime
+    from cowork.runtime.events import EventsService
+    from cowork.runtime.operator import Operator, open_operator
+    from cowork.runtime.transaction import ActionContext, TransactionContext
     from cowork.snapshots import Snapshot
     from cowork.snapshots.service import SnapshotsService
     from cowork.storage.port import Health
     from cowork.tenancy import TenantScope
-    from cowork.transaction import TransactionContext
     from cowork.workflows import (
-        ActionContext,
         ActionStep,
         BranchCase,
         BranchStep,
@@ -157,7 +156,7 @@ __all__ = [
 
 # name -> (module, attribute): what ``cowork.<name>`` resolves to on first access.
 _LAZY: dict[str, tuple[str, str]] = {
-    "ActionContext": ("cowork.workflows", "ActionContext"),
+    "ActionContext": ("cowork.runtime.transaction", "ActionContext"),
     "ActionStep": ("cowork.workflows", "ActionStep"),
     "ArtifactDiff": ("cowork.blackboard", "ArtifactDiff"),
     "ArtifactVersion": ("cowork.blackboard", "ArtifactVersion"),
@@ -191,8 +190,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "NewEvent": ("cowork.events.envelope", "NewEvent"),
     "NotFound": ("cowork.errors", "NotFound"),
     "open": ("cowork.runtime", "open_runtime"),
-    "open_operator": ("cowork.operator", "open_operator"),
-    "Operator": ("cowork.operator", "Operator"),
+    "open_operator": ("cowork.runtime.operator", "open_operator"),
+    "Operator": ("cowork.runtime.operator", "Operator"),
     "ParkedEvent": ("cowork.consumers.service", "ParkedEvent"),
     "PayloadRejected": ("cowork.errors", "PayloadRejected"),
     "PersistenceError": ("cowork.errors", "PersistenceError"),
@@ -205,7 +204,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "StorageConflict": ("cowork.errors", "StorageConflict"),
     "TenantScope": ("cowork.tenancy", "TenantScope"),
     "TenantViolation": ("cowork.errors", "TenantViolation"),
-    "TransactionContext": ("cowork.transaction", "TransactionContext"),
+    "TransactionContext": ("cowork.runtime.transaction", "TransactionContext"),
     "ValidationError": ("cowork.errors", "ValidationError"),
     "VersionConflict": ("cowork.errors", "VersionConflict"),
     "WaitStep": ("cowork.workflows", "WaitStep"),
@@ -217,7 +216,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "WorkspaceStatus": ("cowork.workspaces", "WorkspaceStatus"),
     "BlackboardService": ("cowork.blackboard.service", "BlackboardService"),
     "ConsumersService": ("cowork.consumers.service", "ConsumersService"),
-    "EventsService": ("cowork.events.service", "EventsService"),
+    "EventsService": ("cowork.runtime.events", "EventsService"),
     "MigrationReport": ("cowork.migrations", "MigrationReport"),
     "SecretProvider": ("cowork.config", "SecretProvider"),
     "SnapshotsService": ("cowork.snapshots.service", "SnapshotsService"),

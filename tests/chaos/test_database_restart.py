@@ -52,6 +52,8 @@ import pytest
 
 import cowork
 from cowork import ActionContext, ActionStep, WorkflowDefinition
+from cowork.consumers.manager import ConsumerManager
+from cowork.workflows.manager import WorkflowManager
 from tests.support.events import eventually
 from tests.support.postgres import Cluster, db_required, start_throwaway_cluster, with_database
 
@@ -341,14 +343,14 @@ def background_problems(rt: cowork.Runtime, label: str) -> list[str]:
     """Background work of a runtime that has died (internal state: a diagnostic, so that a dead
     workflow executor or consumer runner fails here, named, rather than as a vague timeout)."""
     problems = []
-    engine = rt._core.workflows.running(TENANT)
+    engine = WorkflowManager.of(rt._core).running(TENANT)
     executor = None if engine is None else engine._executor
     if executor is None:
         problems.append(f"{label}: no workflow executor is running")
     elif executor.done():
         error = None if executor.cancelled() else executor.exception()
         problems.append(f"{label}: the workflow executor task died: {error!r}")
-    for (_, consumer_id), runner in rt._core.consumers._runners.items():
+    for (_, consumer_id), runner in ConsumerManager.of(rt._core)._runners.items():
         if not runner.running:
             problems.append(f"{label}: durable consumer {consumer_id!r} stopped running")
     return problems

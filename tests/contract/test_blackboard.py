@@ -17,10 +17,10 @@ import pytest
 
 import cowork
 import cowork.events.log
-import cowork.service
+import cowork.kernel.service
 from cowork import BlackboardEntry, EventEnvelope, FeedbackSeverity, FeedbackStatus
 from cowork.jsondoc import DEFAULT_DOCUMENT_BYTES
-from cowork.service import TenantService
+from cowork.kernel.service import TenantService
 from tests.support.domain import log_since, settled_log
 
 REPO = Path(__file__).resolve().parents[2]
@@ -723,7 +723,7 @@ def _break_inside_append(monkeypatch: pytest.MonkeyPatch) -> list[int]:
                 raise RuntimeError("injected failure after the event rows were written")
         return result
 
-    monkeypatch.setattr(cowork.service, "append_events", broken)
+    monkeypatch.setattr(cowork.kernel.service, "append_events", broken)
     monkeypatch.setattr(cowork.events.log, "append_events", broken)
     return calls
 

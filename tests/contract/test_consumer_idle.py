@@ -13,6 +13,7 @@ import pytest
 
 import cowork
 from cowork.consumers import runner as runner_module
+from cowork.workflows.manager import WorkflowManager
 from tests.support.events import consumer_info, eventually, read_through, subscribe_fast
 
 
@@ -98,7 +99,7 @@ async def test_stopping_writes_the_pending_checkpoint(rt: cowork.Runtime) -> Non
 async def test_the_workflow_executor_sleeps_through_other_commits(rt: cowork.Runtime) -> None:
     if not rt._core.run_worker:
         pytest.skip("this runtime runs no workflow executor")
-    engine = await rt._core.workflows.engine(rt.scope)
+    engine = await WorkflowManager.of(rt._core).engine(rt.scope)
     waiter = engine._waiter
     await waiter.wait(0.001)  # clear a pending wake-up
     await rt.events.publish("invoice:sent")

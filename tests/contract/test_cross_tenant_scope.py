@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import cowork
-from cowork.core import Core
+from cowork.kernel.core import Core
 
 SERVICES = ("events", "consumers", "workspaces", "blackboard", "snapshots", "workflows")
 

@@ -13,7 +13,7 @@ import pytest
 
 import cowork
 from cowork import Snapshot, WorkspaceStatus
-from cowork.service import TenantService
+from cowork.kernel.service import TenantService
 from tests.support.domain import settled_log
 
 

@@ -27,7 +27,7 @@ from cowork import (
     WorkflowDefinition,
     WorkflowInstance,
 )
-from cowork.service import utcnow
+from cowork.kernel.service import utcnow
 from cowork.workflows.store import WorkflowStore
 from tests.support.events import eventually
 

@@ -39,6 +39,7 @@ import psycopg
 from psycopg import sql
 
 import cowork
+from cowork.consumers.manager import ConsumerManager
 from cowork.events.patterns import EventPattern
 
 
@@ -124,7 +125,7 @@ async def run(args: argparse.Namespace) -> int:
             os.kill(os.getpid(), signal.SIGKILL)
 
     # Internal API (fine in tests): the public subscribe() takes no timing options.
-    sub = rt._core.consumers.subscribe(
+    sub = ConsumerManager.of(rt._core).subscribe(
         rt.scope,
         consumer_id=args.consumer,
         pattern=EventPattern.parse(args.pattern),

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import cowork
+from cowork.consumers.manager import ConsumerManager
 from cowork.events.patterns import EventPattern
 
 DEFAULT_TIMEOUT = 2.5
@@ -63,7 +64,7 @@ def subscribe_fast(
     ``rt.events.subscribe`` does not take ``ConsumerOptions``, so this goes through the
     runtime's internal consumer manager (acceptable in tests only).
     """
-    return rt._core.consumers.subscribe(
+    return ConsumerManager.of(rt._core).subscribe(
         rt.scope,
         consumer_id=consumer_id,
         pattern=EventPattern.parse(pattern),

@@ -10,7 +10,7 @@ import pytest
 
 from cowork.config import Settings
 from cowork.errors import ConfigError
-from cowork.storage.factory import create_database
+from cowork.runtime.factory import create_database
 from cowork.storage.sqlite import MEMORY, SqliteDatabase, sqlite_path_from_url
 
 

@@ -16,7 +16,7 @@ from cowork.storage.wakeup import ALL_TENANTS, LocalWakeups, Waiter
 from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
-    from cowork.core import Core
+    from cowork.kernel.core import Core
 
 # A waiter is checked with a short timeout: a flag that was set returns at once, and one that
 # was not costs only this long.

@@ -13,10 +13,10 @@ from cowork.errors import NotFound, ValidationError
 from cowork.events.envelope import NewEvent
 from cowork.ids import new_id
 from cowork.jsondoc import validate_document
-from cowork.service import TenantService, utcnow
+from cowork.kernel.service import TenantService, utcnow
+from cowork.kernel.unit import UnitOfWork
 from cowork.storage.port import Json
 from cowork.tenancy import validate_id
-from cowork.transaction import TransactionContext
 from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["FeedbackOps"]
@@ -228,7 +228,7 @@ class FeedbackOps(TenantService):
         return updated
 
     async def _locked(
-        self, ctx: TransactionContext, workspace_id: str, feedback_id: str
+        self, ctx: UnitOfWork, workspace_id: str, feedback_id: str
     ) -> tuple[Feedback, int]:
         validate_id(feedback_id, "feedback_id")
         row = await ctx.tx.fetch_one(
@@ -241,14 +241,14 @@ class FeedbackOps(TenantService):
             )
         return Feedback.from_row(row), row["row_version"]
 
-    async def _load(self, ctx: TransactionContext, feedback_id: str) -> Feedback:
+    async def _load(self, ctx: UnitOfWork, feedback_id: str) -> Feedback:
         row = await ctx.tx.fetch_one("feedback_get", self._params(feedback_id=feedback_id))
         assert row is not None
         return Feedback.from_row(row)
 
     async def _store(
         self,
-        ctx: TransactionContext,
+        ctx: UnitOfWork,
         current: Feedback,
         row_version: int,
         *,

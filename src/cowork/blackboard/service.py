@@ -24,10 +24,10 @@ from cowork.errors import (
 from cowork.events.envelope import NewEvent
 from cowork.ids import new_id
 from cowork.jsondoc import validate_document
-from cowork.service import utcnow
+from cowork.kernel.service import utcnow
+from cowork.kernel.unit import UnitOfWork
 from cowork.storage.port import Json
 from cowork.tenancy import validate_id
-from cowork.transaction import TransactionContext
 from cowork.workspaces.records import WorkspaceStatus
 from cowork.workspaces.service import WorkspacesService
 
@@ -93,7 +93,7 @@ class BlackboardService(FeedbackOps):
         if isinstance(to_version, bool) or not isinstance(to_version, int) or to_version < 1:
             raise ValidationError(f"to_version must be a positive integer, got {to_version!r}")
 
-        async def work(ctx: TransactionContext) -> BlackboardEntry:
+        async def work(ctx: UnitOfWork) -> BlackboardEntry:
             old = await ctx.tx.fetch_one(
                 "version_get",
                 self._params(
@@ -186,7 +186,7 @@ class BlackboardService(FeedbackOps):
 
     async def _write(
         self,
-        ctx: TransactionContext,
+        ctx: UnitOfWork,
         workspace_id: str,
         artifact_key: str,
         *,

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from cowork.config import Settings
-    from cowork.operator import Operator
     from cowork.runtime import Runtime
+    from cowork.runtime.operator import Operator
 
 T = TypeVar("T")
 
@@ -111,7 +111,7 @@ class CliContext:
 
     async def operator(self) -> Operator:
         """An operator (cross-tenant work such as listing tenants): required mode, no worker."""
-        from cowork.operator import open_operator
+        from cowork.runtime.operator import open_operator
 
         return await open_operator(
             self.database_url, config_file=self.config_file, required=True, worker=False

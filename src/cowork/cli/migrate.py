@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 async def _run(cli: CliContext, check: bool) -> tuple[str, MigrationReport]:
     from cowork.migrations import migrate
-    from cowork.storage.factory import create_database
+    from cowork.runtime.factory import create_database
 
     settings = cli.settings()
     db = create_database(settings.effective_database_url(), settings)

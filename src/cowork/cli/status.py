@@ -15,7 +15,7 @@ from cowork.errors import PersistenceUnavailable
 async def _gather(cli: CliContext) -> dict[str, Any]:
     from cowork.migrations import migrate
     from cowork.runtime import open_runtime
-    from cowork.storage.factory import create_database
+    from cowork.runtime.factory import create_database
 
     settings = cli.settings()
     db = create_database(settings.effective_database_url(), settings)

@@ -13,8 +13,8 @@ from cowork.cli.context import CliContext, pass_cli
 from cowork.logs import configure_logging
 
 if TYPE_CHECKING:
-    from cowork.operator import Operator
-    from cowork.worker import Setup
+    from cowork.runtime.operator import Operator
+    from cowork.runtime.worker import Setup
 
 
 @click.command("worker")
@@ -53,7 +53,7 @@ def worker_command(
     discover_interval: float,
 ) -> None:
     """Run durable consumers and workflows until SIGTERM/SIGINT (then exit 0)."""
-    from cowork.worker import load_setup, run_worker
+    from cowork.runtime.worker import load_setup, run_worker
 
     if not tenants and cli.tenant_id:
         tenants = (cli.tenant_id,)  # `cowork --tenant T worker` serves T only, as --tenant T
@@ -68,7 +68,7 @@ def worker_command(
             loop.add_signal_handler(sig, stop.set)
 
         def ready(op: Operator) -> None:
-            logging.getLogger("cowork.worker").info("worker ready: %s", op.display_url)
+            logging.getLogger("cowork.runtime.worker").info("worker ready: %s", op.display_url)
 
         await run_worker(
             stop,

@@ -17,7 +17,7 @@ from cowork.events.patterns import EventPattern
 from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
-    from cowork.core import Core
+    from cowork.kernel.core import Core
 
 __all__ = ["ConsumerManager"]
 
@@ -28,6 +28,11 @@ class ConsumerManager:
     def __init__(self, core: Core) -> None:
         self._core = core
         self._runners: dict[tuple[str, str], ConsumerRunner] = {}
+
+    @classmethod
+    def of(cls, core: Core) -> ConsumerManager:
+        """The process's consumer manager (one per core, made on first use)."""
+        return core.part(cls, cls)
 
     def default_options(self) -> ConsumerOptions:
         # PostgreSQL wakes consumers across processes with NOTIFY, so polling is a fallback;

@@ -19,15 +19,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from cowork.consumers.options import ConsumerOptions
-from cowork.core import Core
 from cowork.errors import CoworkError, PersistenceUnavailable, ValidationError
 from cowork.events.envelope import EventEnvelope
 from cowork.events.log import START, Cursor, envelope_from_row, head_cursor, read_events
 from cowork.events.patterns import EventPattern
+from cowork.kernel.core import Core
+from cowork.kernel.unit import open_transaction
 from cowork.logs import describe_error
 from cowork.storage.port import Transaction
 from cowork.tenancy import TenantScope
-from cowork.transaction import open_transaction
 
 __all__ = ["ConsumerRunner", "LeaseLost"]
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cowork.arguments import number_arg
-from cowork.core import Core
+from cowork.consumers.manager import ConsumerManager
 from cowork.errors import NotFound, ValidationError
 from cowork.events.log import START, cursor_of_position, head_cursor
 from cowork.events.patterns import EventPattern
+from cowork.kernel.core import Core
 from cowork.storage.port import Transaction
 from cowork.tenancy import TenantScope, validate_id
 
@@ -103,7 +104,7 @@ class ConsumersService:
             count = await tx.execute(
                 "parked_mark_redrive", self._params(consumer_id=consumer_id, position=position)
             )
-        runner = self._core.consumers.runner(self._scope.tenant_id, consumer_id)
+        runner = ConsumerManager.of(self._core).runner(self._scope.tenant_id, consumer_id)
         if runner is not None:
             runner.request_redrive_check()
         self._core.database.wakeups.signal(self._scope.tenant_id)

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cowork.runtime import Runtime
-from cowork.transaction import TransactionContext
-from cowork.workflows.actions import ActionContext
+from cowork.runtime.transaction import ActionContext, TransactionContext
 
 MARKER_ENV = "COWORK_DEMO_MARKER"
 PUBLISH_SECONDS = 2.0

@@ -16,11 +16,11 @@ from cowork.blackboard.validation import check_label
 from cowork.errors import NotFound, WorkspaceNotActive
 from cowork.events.envelope import NewEvent
 from cowork.ids import new_id
-from cowork.service import TenantService, utcnow
+from cowork.kernel.service import TenantService, utcnow
+from cowork.kernel.unit import UnitOfWork
 from cowork.snapshots.records import Snapshot
 from cowork.storage.port import Json
 from cowork.tenancy import validate_id
-from cowork.transaction import TransactionContext
 from cowork.workspaces.records import WorkspaceStatus
 from cowork.workspaces.service import WorkspacesService
 
@@ -177,7 +177,7 @@ class SnapshotsService(TenantService):
         return snapshot
 
     async def _restore_artifacts(
-        self, ctx: TransactionContext, snapshot: Snapshot, actor: str
+        self, ctx: UnitOfWork, snapshot: Snapshot, actor: str
     ) -> tuple[builtins.list[str], builtins.list[str]]:
         blackboard = BlackboardService(self._core, self._scope, bound=ctx)
         wanted: dict[str, dict[str, Any]] = {a["artifactKey"]: a for a in snapshot.artifacts}
@@ -227,9 +227,7 @@ class SnapshotsService(TenantService):
                 removed.append(key)
         return restored, removed
 
-    async def _require(
-        self, ctx: TransactionContext, workspace_id: str, snapshot_id: str
-    ) -> Snapshot:
+    async def _require(self, ctx: UnitOfWork, workspace_id: str, snapshot_id: str) -> Snapshot:
         validate_id(snapshot_id, "snapshot_id")
         row = await ctx.tx.fetch_one("snapshot_get", self._params(snapshot_id=snapshot_id))
         if row is None or row["workspace_id"] != workspace_id:

@@ -17,23 +17,27 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cowork.errors import ValidationError, WorkflowError
+from cowork.kernel.unit import UnitOfWork
 from cowork.tenancy import validate_id
 
 if TYPE_CHECKING:
     from cowork.events.envelope import EventEnvelope
-    from cowork.transaction import TransactionContext
+    from cowork.kernel.core import Core
     from cowork.workflows.records import WorkflowInstance
 
 __all__ = ["ActionContext", "ActionHandler", "ActionRegistry", "CompletionWrite"]
 
-CompletionWrite = Callable[["TransactionContext"], Awaitable[Any]]
+# The transaction an action sees: the runtime's TransactionContext (``cowork.ActionContext``
+# is ActionContext[TransactionContext], so ``ctx.tx.blackboard`` type-checks in user code).
+Tx = TypeVar("Tx", bound=UnitOfWork)
+CompletionWrite = Callable[[Any], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ActionContext:
+class ActionContext(Generic[Tx]):
     """What an action handler receives.
 
     - ``trigger``: the event that started the instance (None for a manual start);
@@ -52,7 +56,7 @@ class ActionContext:
     attempt: int
     idempotency_key: str
     trigger: EventEnvelope | None = None
-    transaction: TransactionContext | None = None
+    transaction: Tx | None = None
     completions: list[CompletionWrite] = field(default_factory=list)
 
     @property
@@ -67,7 +71,7 @@ class ActionContext:
         return dict(value)
 
     @property
-    def tx(self) -> TransactionContext:
+    def tx(self) -> Tx:
         if self.transaction is None:
             raise WorkflowError(
                 f"step {self.step_name!r} runs outside any database transaction (an action may "
@@ -78,7 +82,9 @@ class ActionContext:
             )
         return self.transaction
 
-    def at_completion(self, write: CompletionWrite) -> CompletionWrite:
+    def at_completion(
+        self, write: Callable[[Tx], Awaitable[Any]]
+    ) -> Callable[[Tx], Awaitable[Any]]:
         """Run ``await write(tx)`` inside the transaction that checkpoints this step, after
         the action returns: its writes commit exactly once, together with the step's
         completion, or not at all. Usable as a decorator."""
@@ -88,7 +94,7 @@ class ActionContext:
         return write
 
 
-ActionHandler = Callable[[ActionContext], Awaitable[Mapping[str, Any] | None]]
+ActionHandler = Callable[[ActionContext[Any]], Awaitable[Mapping[str, Any] | None]]
 
 
 class ActionRegistry:
@@ -98,6 +104,11 @@ class ActionRegistry:
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str], ActionHandler] = {}
         self._names: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def of(cls, core: Core) -> ActionRegistry:
+        """The process's action registry (one per core, made on first use)."""
+        return core.part(cls, lambda _core: cls())
 
     def register(self, tenant_id: str, name: str, handler: ActionHandler) -> None:
         validate_id(name, "action name", max_length=100)

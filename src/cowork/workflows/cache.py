@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from cowork.transaction import open_transaction
+from cowork.kernel.unit import open_transaction
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.store import WorkflowStore
 
 if TYPE_CHECKING:
-    from cowork.core import Core
+    from cowork.kernel.core import Core
     from cowork.tenancy import TenantScope
     from cowork.workflows.records import WorkflowInstance
 

@@ -17,13 +17,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from cowork.consumers.manager import ConsumerManager
 from cowork.consumers.subscription import DurableSubscription
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import append_events, prepare_event
 from cowork.events.patterns import EventPattern
 from cowork.ids import new_id
+from cowork.kernel.unit import UnitOfWork, open_transaction
 from cowork.tenancy import TenantScope
-from cowork.transaction import TransactionContext, open_transaction
+from cowork.workflows.actions import ActionRegistry
 from cowork.workflows.builtins import BUILTIN_WORKFLOWS
 from cowork.workflows.cache import DefinitionCache
 from cowork.workflows.definition import WaitStep, WorkflowDefinition
@@ -33,7 +35,7 @@ from cowork.workflows.records import InstanceStatus, WorkflowInstance
 from cowork.workflows.store import WorkflowStore
 
 if TYPE_CHECKING:
-    from cowork.core import Core
+    from cowork.kernel.core import Core
 
 __all__ = [
     "CONSUMER_ID",
@@ -49,7 +51,7 @@ DEFINITION_REGISTERED = "workflow:definition:registered"
 
 
 async def register_definition(
-    ctx: TransactionContext, definition: WorkflowDefinition, *, announce: bool = True
+    ctx: UnitOfWork, definition: WorkflowDefinition, *, announce: bool = True
 ) -> bool:
     """Store a definition version and, when it is new, announce it in the same transaction;
     the announcement's log cursor is recorded with the version, so that a trigger starts the
@@ -97,7 +99,7 @@ def trigger_state(event: EventEnvelope) -> dict[str, Any]:
 
 
 async def start_instance(
-    ctx: TransactionContext,
+    ctx: UnitOfWork,
     definition: WorkflowDefinition,
     *,
     start_key: str,
@@ -203,7 +205,7 @@ class WorkflowEngine:
             await self.cache.refresh(store, force=True)
         if not self._run:
             return
-        self._subscription = await self.core.consumers.subscribe(
+        self._subscription = await ConsumerManager.of(self.core).subscribe(
             self.scope,
             consumer_id=CONSUMER_ID,
             pattern=EventPattern.parse("*"),
@@ -249,7 +251,10 @@ class WorkflowEngine:
             return None
         first = definition.steps[0]
         action = getattr(first, "action", None)
-        if action is not None and self.core.actions.get(self.scope.tenant_id, action) is None:
+        if (
+            action is not None
+            and ActionRegistry.of(self.core).get(self.scope.tenant_id, action) is None
+        ):
             return None
         return (self.core.worker_id, self.executor.lease_seconds)
 
@@ -283,7 +288,7 @@ class WorkflowEngine:
             self._relevance[event_type] = relevant
         return relevant
 
-    async def _on_event(self, event: EventEnvelope, ctx: TransactionContext) -> None:
+    async def _on_event(self, event: EventEnvelope, ctx: UnitOfWork) -> None:
         store = WorkflowStore(ctx.tx, self.scope)
         # A registration commits its event with the definition, so every trigger published
         # after it comes later in the log: refreshing here means none is handled stale.
@@ -310,7 +315,7 @@ class WorkflowEngine:
         await self._advance_waiting(ctx, store, event)
 
     async def _advance_waiting(
-        self, ctx: TransactionContext, store: WorkflowStore, event: EventEnvelope
+        self, ctx: UnitOfWork, store: WorkflowStore, event: EventEnvelope
     ) -> None:
         seen: set[tuple[str, str]] = set()
         for definition in list(self.cache.by_version.values()):

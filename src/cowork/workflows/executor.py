@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 from cowork.errors import CoworkError, PersistenceUnavailable, StorageConflict, ValidationError
 from cowork.events.envelope import EventEnvelope
 from cowork.jsondoc import validate_document
+from cowork.kernel.unit import UnitOfWork, open_transaction
 from cowork.logs import describe_error
 from cowork.tenancy import TenantScope
-from cowork.transaction import TransactionContext, open_transaction
-from cowork.workflows.actions import ActionContext, ActionHandler, CompletionWrite
+from cowork.workflows.actions import ActionContext, ActionHandler, ActionRegistry, CompletionWrite
 from cowork.workflows.cache import DefinitionCache
 from cowork.workflows.definition import ActionStep, WaitStep, WorkflowDefinition
 from cowork.workflows.machine import DetachedContext, Transition, idempotency_key
@@ -45,7 +45,7 @@ from cowork.workflows.records import InstanceStatus, WorkflowInstance
 from cowork.workflows.store import WorkflowStore
 
 if TYPE_CHECKING:
-    from cowork.core import Core
+    from cowork.kernel.core import Core
 
 __all__ = ["PENDING_WARN_SECONDS", "Executor", "backoff_for"]
 
@@ -113,7 +113,7 @@ class Executor:
 
     @property
     def actions(self) -> tuple[str, ...]:
-        return self.core.actions.names(self.scope.tenant_id)
+        return ActionRegistry.of(self.core).names(self.scope.tenant_id)
 
     async def run(self) -> None:
         """Dispatch due steps to lanes until stopped."""
@@ -321,7 +321,7 @@ class Executor:
         steps = definition.steps
         step = steps[claimed.step_index] if claimed.step_index < len(steps) else None
         if claimed.status is InstanceStatus.RUNNING and isinstance(step, ActionStep):
-            handler = self.core.actions.get(self.scope.tenant_id, step.action)
+            handler = ActionRegistry.of(self.core).get(self.scope.tenant_id, step.action)
             if handler is None:
                 await self._await_worker(claimed, step)
                 return None
@@ -451,7 +451,7 @@ class Executor:
 
     async def _finish(
         self,
-        tctx: TransactionContext,
+        tctx: UnitOfWork,
         claimed: WorkflowInstance,
         definition: WorkflowDefinition,
         step: ActionStep,
@@ -506,7 +506,7 @@ class Executor:
         step = steps[current.step_index]
         return (
             isinstance(step, ActionStep)
-            and self.core.actions.get(self.scope.tenant_id, step.action) is not None
+            and ActionRegistry.of(self.core).get(self.scope.tenant_id, step.action) is not None
         )
 
     def _context(
@@ -515,8 +515,8 @@ class Executor:
         step: ActionStep,
         attempt: int,
         *,
-        transaction: TransactionContext | None,
-    ) -> ActionContext:
+        transaction: UnitOfWork | None,
+    ) -> ActionContext[UnitOfWork]:
         return ActionContext(
             instance=instance,
             step_name=step.name,

@@ -57,9 +57,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cowork.clock import DatabaseClock
-    from cowork.core import Core
     from cowork.events.sanitize import SanitizePolicy
+    from cowork.kernel.clock import DatabaseClock
+    from cowork.kernel.core import Core
 
 _log = logging.getLogger("cowork.workflows")
 _SCAN_PAGE = 500

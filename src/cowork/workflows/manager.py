@@ -5,20 +5,29 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from cowork.consumers.manager import ConsumerManager
 from cowork.tenancy import TenantScope
 from cowork.workflows.engine import WorkflowEngine
 
 if TYPE_CHECKING:
-    from cowork.core import Core
+    from cowork.kernel.core import Core
 
 __all__ = ["WorkflowManager"]
 
 
 class WorkflowManager:
     def __init__(self, core: Core) -> None:
+        # Made first, so that the core closes the engines (and their trigger subscriptions)
+        # before the consumers they subscribe through.
+        ConsumerManager.of(core)
         self._core = core
         self._engines: dict[str, WorkflowEngine] = {}
         self._starting: dict[str, asyncio.Task[WorkflowEngine]] = {}
+
+    @classmethod
+    def of(cls, core: Core) -> WorkflowManager:
+        """The process's workflow manager (one per core, made on first use)."""
+        return core.part(cls, cls)
 
     async def engine(self, scope: TenantScope) -> WorkflowEngine:
         """The tenant's engine, started on first use (built-ins registered, worker running

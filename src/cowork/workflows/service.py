@@ -11,13 +11,14 @@ from cowork.arguments import mapping_arg
 from cowork.errors import InvalidTransition, NotFound, ValidationError
 from cowork.ids import new_id
 from cowork.jsondoc import validate_document
-from cowork.service import TenantService
+from cowork.kernel.service import TenantService
 from cowork.tenancy import validate_id, validate_limit
-from cowork.workflows.actions import ActionHandler
+from cowork.workflows.actions import ActionHandler, ActionRegistry
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.engine import register_definition, start_instance, starting
 from cowork.workflows.executor import PENDING_WARN_SECONDS
 from cowork.workflows.machine import DetachedContext, Transition
+from cowork.workflows.manager import WorkflowManager
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
 from cowork.workflows.store import PendingAction, WorkflowStore
 
@@ -46,10 +47,10 @@ def _versions_of(
 
 class WorkflowsService(TenantService):
     async def _engine_ready(self) -> None:
-        await self._core.workflows.engine(self._scope)
+        await WorkflowManager.of(self._core).engine(self._scope)
 
     def _wake(self) -> None:
-        engine = self._core.workflows.running(self._scope.tenant_id)
+        engine = WorkflowManager.of(self._core).running(self._scope.tenant_id)
         if engine is not None:
             engine.wake()
 
@@ -62,7 +63,7 @@ class WorkflowsService(TenantService):
         await self._engine_ready()
         async with self._transaction() as ctx:
             created = await register_definition(ctx, definition)
-        engine = self._core.workflows.running(self._scope.tenant_id)
+        engine = WorkflowManager.of(self._core).running(self._scope.tenant_id)
         if engine is not None and created and self._bound is None:
             async with self._transaction(read_only=True) as ctx:
                 await engine.cache.refresh(WorkflowStore(ctx.tx, self._scope), force=True)
@@ -79,8 +80,8 @@ class WorkflowsService(TenantService):
         for this tenant: this process's worker then claims the tenant's steps of that action
         (and only steps whose action it has registered). Registering the same function (or
         the same code, as an ``--app`` setup called per tenant defines it) again is harmless."""
-        self._core.actions.register(self._scope.tenant_id, name, handler)
-        engine = self._core.workflows.running(self._scope.tenant_id)
+        ActionRegistry.of(self._core).register(self._scope.tenant_id, name, handler)
+        engine = WorkflowManager.of(self._core).running(self._scope.tenant_id)
         if engine is not None:
             engine.wake()  # steps that waited for this action may be due
 
@@ -110,7 +111,7 @@ class WorkflowsService(TenantService):
         if idempotency_key is not None:
             validate_id(idempotency_key, "idempotency_key")
         data = validate_document(mapping_arg(input, "input"), what="input", max_bytes=256 * 1024)
-        engine = await self._core.workflows.engine(self._scope)
+        engine = await WorkflowManager.of(self._core).engine(self._scope)
         definitions = _versions_of(engine.cache.by_version.values(), workflow_id, version)
         if not definitions:  # registered by another process since the cache was loaded
             async with self._transaction(read_only=True) as ctx:
@@ -232,7 +233,7 @@ class WorkflowsService(TenantService):
                     current=instance.status.value,
                     action="cancel",
                 )
-            engine = self._core.workflows.running(self._scope.tenant_id)
+            engine = WorkflowManager.of(self._core).running(self._scope.tenant_id)
             assert engine is not None
             definition = await engine.cache.version(
                 store, instance.workflow_id, instance.workflow_version

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cowork.errors import DefinitionConflict, StorageConflict
-from cowork.service import utcnow
+from cowork.kernel.service import utcnow
 from cowork.storage.port import Json, JsonText, Pending, Row, Transaction
 from cowork.tenancy import TenantScope
 from cowork.workflows.definition import WorkflowDefinition

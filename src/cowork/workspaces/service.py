@@ -16,10 +16,10 @@ from cowork.errors import NotFound, StorageConflict, ValidationError
 from cowork.events.envelope import NewEvent
 from cowork.ids import new_id
 from cowork.jsondoc import validate_document
-from cowork.service import TenantService, utcnow
+from cowork.kernel.service import TenantService, utcnow
+from cowork.kernel.unit import UnitOfWork
 from cowork.storage.port import Json
 from cowork.tenancy import validate_id, validate_limit
-from cowork.transaction import TransactionContext
 from cowork.workspaces.records import Workspace, WorkspaceStatus, next_status
 
 __all__ = ["WorkspacesService"]
@@ -373,7 +373,7 @@ class WorkspacesService(TenantService):
     # -- shared with other services -------------------------------------------------------------
     async def locked(
         self,
-        ctx: TransactionContext,
+        ctx: UnitOfWork,
         workspace_id: str,
         *,
         include_deleted: bool = False,
@@ -389,7 +389,7 @@ class WorkspacesService(TenantService):
         return Workspace.from_row(row), row["row_version"]
 
     async def _write(
-        self, ctx: TransactionContext, current: Workspace, row_version: int, **changes: Any
+        self, ctx: UnitOfWork, current: Workspace, row_version: int, **changes: Any
     ) -> Workspace:
         fields: dict[str, Any] = {
             "status": current.status,

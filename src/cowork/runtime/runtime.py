@@ -25,7 +25,6 @@ from cowork.blackboard.service import BlackboardService
 from cowork.closing import AsyncClosing
 from cowork.config import SecretProvider, Settings, load_settings
 from cowork.consumers.service import ConsumersService
-from cowork.core import Core
 from cowork.errors import (
     ConfigError,
     CoworkError,
@@ -34,14 +33,16 @@ from cowork.errors import (
     RuntimeClosed,
     SchemaNotReady,
 )
-from cowork.events.service import EventsService
+from cowork.kernel.core import Core
 from cowork.migrations import MigrationReport, migrate
+from cowork.runtime.events import EventsService
+from cowork.runtime.factory import create_database
+from cowork.runtime.transaction import TransactionContext, install, open_context
 from cowork.snapshots.service import SnapshotsService
-from cowork.storage.factory import create_database
 from cowork.storage.port import Database, Health
 from cowork.storage.sqlite import SqliteDatabase
 from cowork.tenancy import TenantScope
-from cowork.transaction import TransactionContext, open_transaction
+from cowork.workflows.manager import WorkflowManager
 from cowork.workflows.service import WorkflowsService
 from cowork.workspaces.service import WorkspacesService
 
@@ -126,8 +127,8 @@ class Runtime(AsyncClosing):
         With the embedded worker, the tenant's workflow engine starts in the background."""
         scope = TenantScope(tenant_id, owner_id or self._scope.owner_id)
         core = self._open_core()
-        if core.run_worker and core.workflows.running(tenant_id) is None:
-            task = asyncio.get_running_loop().create_task(core.workflows.engine(scope))
+        if core.run_worker and WorkflowManager.of(core).running(tenant_id) is None:
+            task = asyncio.get_running_loop().create_task(WorkflowManager.of(core).engine(scope))
             task.add_done_callback(_log_engine_failure)
         return Runtime(core, scope)
 
@@ -181,7 +182,7 @@ class Runtime(AsyncClosing):
 
     def transaction(self) -> AbstractAsyncContextManager[TransactionContext]:
         """``async with rt.transaction() as tx``: the same services, one commit."""
-        return open_transaction(self._open_core(), self._scope)
+        return open_context(self._open_core(), self._scope)
 
     # -- operations ---------------------------------------------------------------------------
     async def health(self) -> Health:
@@ -271,7 +272,8 @@ async def open_runtime(
     )
     runtime = Runtime(core, scope)
     try:
-        await core.workflows.engine(scope)  # built-ins registered; the worker starts if asked
+        # Built-ins registered; the worker starts if asked.
+        await WorkflowManager.of(core).engine(scope)
     except BaseException:
         await core.close()
         raise
@@ -331,6 +333,7 @@ async def connect_core(
             ) from None
         raise
     core = Core(settings, db, degraded_reason=degraded, migrations=report, run_worker=worker)
+    install(core)
     try:
         await core.clock.sync(db)  # leases and timers use the database's clock
     except BaseException:

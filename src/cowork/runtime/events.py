@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from datetime import datetime
 from typing import Any, Literal
 
+from cowork.consumers.manager import ConsumerManager
 from cowork.errors import ValidationError
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
@@ -24,7 +25,7 @@ from cowork.events.log import (
     read_events_before,
 )
 from cowork.events.patterns import EventPattern
-from cowork.service import TenantService, utcnow
+from cowork.kernel.service import TenantService, utcnow
 from cowork.storage.port import HorizonHolder
 from cowork.tenancy import validate_id, validate_limit
 
@@ -264,7 +265,7 @@ class EventsService(TenantService):
             transactional = _takes_transaction(handler)
         if transactional and not inspect.iscoroutinefunction(handler):
             raise ValidationError("a transactional handler must be async: async def h(event, tx)")
-        return self._core.consumers.subscribe(
+        return ConsumerManager.of(self._core).subscribe(
             self._scope,
             consumer_id=consumer_id,
             pattern=parsed,

@@ -1,37 +1,33 @@
-"""``async with rt.transaction() as tx``: one commit for many operations.
+"""A unit of work: one tenant-scoped database transaction and the events appended in it.
 
-``tx`` offers the same services as the runtime (``tx.events``, ``tx.workspaces``,
-``tx.blackboard``, ``tx.snapshots``, ``tx.workflows``), all writing through one database
-transaction. Events
-appended in it reach in-process subscribers and wake consumers only after the commit; on
-rollback nothing is published.
+Events appended in it reach in-process subscribers and wake consumers only after the commit;
+on rollback nothing is published. Savepoints and nested scopes undo their own writes and
+forget their own events.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
-from cowork.core import Core
 from cowork.events.envelope import EventEnvelope
 from cowork.storage.port import AfterCommit, Params, Pending, Row, Transaction
 from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
-    from cowork.blackboard.service import BlackboardService
-    from cowork.clock import DatabaseClock
     from cowork.events.sanitize import SanitizePolicy
-    from cowork.events.service import EventsService
-    from cowork.snapshots.service import SnapshotsService
-    from cowork.workflows.service import WorkflowsService
-    from cowork.workspaces.service import WorkspacesService
+    from cowork.kernel.clock import DatabaseClock
+    from cowork.kernel.core import Core
 
-__all__ = ["TransactionContext", "open_transaction"]
+__all__ = ["UnitOfWork", "open_transaction"]
 
 
-class TransactionContext:
-    """A tenant-scoped transaction with the runtime's services bound to it."""
+class UnitOfWork:
+    """A tenant-scoped transaction as the services see it: the database transaction, the
+    tenant, and the events it has appended (published to in-process subscribers and
+    consumers only after the commit). The runtime's ``TransactionContext`` adds the services
+    bound to it; the core says which class :func:`open_transaction` makes."""
 
     def __init__(
         self,
@@ -39,7 +35,7 @@ class TransactionContext:
         scope: TenantScope,
         tx: Transaction,
         *,
-        parent: TransactionContext | None = None,
+        parent: UnitOfWork | None = None,
     ) -> None:
         self._core = core  # not public: it reaches the cross-tenant scope
         self.scope = scope
@@ -82,12 +78,12 @@ class TransactionContext:
             raise
 
     @asynccontextmanager
-    async def nested(self) -> AsyncIterator[TransactionContext]:
+    async def nested(self) -> AsyncIterator[Self]:
         """A child context whose writes are undone on an exception, like :meth:`savepoint`,
         but whose SAVEPOINT is only taken when it first touches the database (a step that
         writes nothing costs no round trip)."""
         lazy = _LazySavepoint(self.tx)
-        child = TransactionContext(self._core, self.scope, lazy, parent=self)
+        child = type(self)(self._core, self.scope, lazy, parent=self)
         root = self._root()
         published = len(root._published)
         try:
@@ -98,7 +94,7 @@ class TransactionContext:
             raise
         await lazy.close(None)
 
-    def _root(self) -> TransactionContext:
+    def _root(self) -> UnitOfWork:
         root = self
         while root._parent is not None:
             root = root._parent
@@ -108,48 +104,18 @@ class TransactionContext:
         published, self._published = self._published, []
         self._core.committed(self.scope.tenant_id, published)
 
-    @property
-    def events(self) -> EventsService:
-        from cowork.events.service import EventsService
-
-        return EventsService(self._core, self.scope, bound=self)
-
-    @property
-    def workspaces(self) -> WorkspacesService:
-        from cowork.workspaces.service import WorkspacesService
-
-        return WorkspacesService(self._core, self.scope, bound=self)
-
-    @property
-    def blackboard(self) -> BlackboardService:
-        from cowork.blackboard.service import BlackboardService
-
-        return BlackboardService(self._core, self.scope, bound=self)
-
-    @property
-    def snapshots(self) -> SnapshotsService:
-        from cowork.snapshots.service import SnapshotsService
-
-        return SnapshotsService(self._core, self.scope, bound=self)
-
-    @property
-    def workflows(self) -> WorkflowsService:
-        """``tx.workflows.start(...)``: a start that commits or rolls back with the rest."""
-        from cowork.workflows.service import WorkflowsService
-
-        return WorkflowsService(self._core, self.scope, bound=self)
-
 
 @asynccontextmanager
 async def open_transaction(
     core: Core, scope: TenantScope, *, read_only: bool = False, appends: bool = True
-) -> AsyncIterator[TransactionContext]:
-    """A tenant transaction with the services bound to it; ``appends=False`` for one that
-    writes no events (see :meth:`Database.transaction`)."""
+) -> AsyncIterator[UnitOfWork]:
+    """A tenant transaction (of the class the core was given: the runtime's has the services
+    bound to it); ``appends=False`` for one that writes no events (see
+    :meth:`Database.transaction`)."""
     async with core.database.transaction(
         tenant_id=scope.tenant_id, read_only=read_only, appends=appends
     ) as tx:
-        yield TransactionContext(core, scope, tx)
+        yield core.context_class(core, scope, tx)
 
 
 class _LazySavepoint:

@@ -20,10 +20,11 @@ from typing import Any
 
 from cowork.closing import AsyncClosing
 from cowork.config import SecretProvider, Settings
-from cowork.core import Core
 from cowork.errors import RuntimeClosed
-from cowork.runtime import Runtime, connect_core
+from cowork.kernel.core import Core
+from cowork.runtime.runtime import Runtime, connect_core
 from cowork.tenancy import TenantScope, validate_id
+from cowork.workflows.manager import WorkflowManager
 
 __all__ = ["Operator", "open_operator"]
 
@@ -68,7 +69,7 @@ class Operator(AsyncClosing):
         """:meth:`runtime`, with the tenant's built-in workflows registered and, when this
         operator was opened with ``worker=True``, its workflow engine running here."""
         rt = self.runtime(tenant_id, owner_id=owner_id)
-        await self._core.workflows.engine(rt.scope)
+        await WorkflowManager.of(self._core).engine(rt.scope)
         return rt
 
     def _open_core(self) -> Core:

@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from cowork.errors import ConfigError, CoworkError
-from cowork.operator import Operator, open_operator
-from cowork.runtime import Runtime
+from cowork.runtime.operator import Operator, open_operator
+from cowork.runtime.runtime import Runtime
 
 __all__ = ["Setup", "load_setup", "run_worker"]
 
-_log = logging.getLogger("cowork.worker")
+_log = logging.getLogger("cowork.runtime.worker")
 Setup = Callable[[Runtime], Awaitable[None] | None]
 
 

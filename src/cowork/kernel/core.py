@@ -1,32 +1,32 @@
 """What every view of one runtime shares: settings, database, buses and workers.
 
 Services receive the core and a tenant scope; they never import the runtime or an adapter.
+Domain packages attach what they keep per process (a consumer manager, a workflow manager)
+as parts (:meth:`Core.part`), so the core knows none of them.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
-from cowork.clock import DatabaseClock
 from cowork.config import Settings
 from cowork.events.bus import LocalBus
 from cowork.events.envelope import EventEnvelope
 from cowork.events.sanitize import SanitizePolicy
 from cowork.ids import new_id
+from cowork.kernel.clock import DatabaseClock
+from cowork.kernel.unit import UnitOfWork
 from cowork.migrations import MigrationReport
 from cowork.storage.grouping import GroupedTrips
 from cowork.storage.port import Database
-from cowork.workflows.actions import ActionRegistry
-
-if TYPE_CHECKING:
-    from cowork.consumers.manager import ConsumerManager
-    from cowork.workflows.manager import WorkflowManager
 
 __all__ = ["Core"]
+
+_Part = TypeVar("_Part")
 
 
 class Core:
@@ -54,9 +54,13 @@ class Core:
         # Per tenant, the commit-order cursor of the last event this process committed: reads
         # wait (briefly) until the horizon has passed it (read-your-writes).
         self.own_heads: dict[str, tuple[int, int]] = {}
-        self._consumers: ConsumerManager | None = None
-        self._workflows: WorkflowManager | None = None
-        self.actions = ActionRegistry()
+        # One instance per core of each part a domain package adds (its consumer manager,
+        # workflow manager, action registry), made on first use; see part().
+        self._parts: dict[type, object] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        # The class open_transaction() makes: the runtime installs its UnitOfWork,
+        # which binds the services to the transaction.
+        self.context_class: type[UnitOfWork] = UnitOfWork
         self.clock = DatabaseClock()
         # How every event is sanitised (limits and extra secret keys from the settings): over
         # a limit is rejected, unless a caller asks for truncation (then it is recorded in
@@ -69,21 +73,20 @@ class Core:
         )
         self.truncating_event_policy = replace(self.event_policy, truncate=True)
 
-    @property
-    def consumers(self) -> ConsumerManager:
-        if self._consumers is None:
-            from cowork.consumers.manager import ConsumerManager
-
-            self._consumers = ConsumerManager(self)
-        return self._consumers
-
-    @property
-    def workflows(self) -> WorkflowManager:
-        if self._workflows is None:
-            from cowork.workflows.manager import WorkflowManager
-
-            self._workflows = WorkflowManager(self)
-        return self._workflows
+    def part(self, kind: type[_Part], make: Callable[[Core], _Part]) -> _Part:
+        """The one ``kind`` of this core, made by ``make(core)`` on first use. A part with an
+        async ``close()`` is closed with the core, in the reverse order of making (so a part
+        that makes the parts it needs in its constructor is closed before them)."""
+        found = self._parts.get(kind)
+        if found is None:
+            found = make(self)
+            self._parts[kind] = found
+            close = getattr(found, "close", None)
+            if close is not None:
+                self._closers.append(close)
+        if not isinstance(found, kind):  # pragma: no cover - part() is the only writer
+            raise TypeError(f"core part {kind.__name__} is a {type(found).__name__}")
+        return found
 
     def committed(self, tenant_id: str, envelopes: Sequence[EventEnvelope]) -> None:
         """Events of ``tenant_id`` were committed: feed in-process subscribers, wake consumers."""
@@ -98,10 +101,8 @@ class Core:
         if self.closed:
             return
         self.closed = True
-        if self._workflows is not None:
-            await self._workflows.close()
-        if self._consumers is not None:
-            await self._consumers.close()
+        for close in reversed(self._closers):
+            await close()
         await self.bus.close()
         await self.trips.close()
         await self.database.close()

@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from cowork.core import Core
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import append_events, prepare_event
+from cowork.kernel.core import Core
+from cowork.kernel.unit import UnitOfWork, open_transaction
 from cowork.tenancy import TenantScope
-from cowork.transaction import TransactionContext, open_transaction
 
 __all__ = ["TenantService", "utcnow"]
 
@@ -23,7 +23,7 @@ def utcnow() -> datetime:
 class TenantService:
     """Base of ``rt.<service>`` (own transaction per call) and ``tx.<service>`` (bound)."""
 
-    def __init__(self, core: Core, scope: TenantScope, *, bound: TransactionContext | None = None):
+    def __init__(self, core: Core, scope: TenantScope, *, bound: UnitOfWork | None = None):
         self._core = core
         self._scope = scope
         self._bound = bound
@@ -33,7 +33,7 @@ class TenantService:
         return self._scope.tenant_id
 
     @asynccontextmanager
-    async def _transaction(self, *, read_only: bool = False) -> AsyncIterator[TransactionContext]:
+    async def _transaction(self, *, read_only: bool = False) -> AsyncIterator[UnitOfWork]:
         if self._bound is not None:
             yield self._bound
         else:
@@ -43,9 +43,7 @@ class TenantService:
     def _params(self, **values: Any) -> dict[str, Any]:
         return {"tenant_id": self._scope.tenant_id, "owner_id": self._scope.owner_id, **values}
 
-    async def _emit(
-        self, ctx: TransactionContext, events: Sequence[NewEvent]
-    ) -> list[EventEnvelope]:
+    async def _emit(self, ctx: UnitOfWork, events: Sequence[NewEvent]) -> list[EventEnvelope]:
         """Append events in the operation's own transaction (transactional outbox); a value
         over the configured limits is rejected (the operation writes nothing)."""
         policy = self._core.event_policy
