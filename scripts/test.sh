@@ -4,6 +4,7 @@
 # they skip when none is found, unless CI=true or COWORK_INTEGRATION_REQUIRE_DB=true.
 set -euo pipefail
 . "$(dirname "$0")/_venv.sh" dev
+. "$(dirname "$0")/_minimal_venv.sh"
 # Tests run in parallel, one process per core (COWORK_TEST_WORKERS=N to choose, 0 for one
 # process), unless the arguments choose themselves (-n / --numprocesses / -p no:xdist).
 parallel=()

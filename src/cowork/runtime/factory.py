@@ -25,8 +25,16 @@ def create_database(url: str, settings: Settings) -> Database:
     directory, which is created when the database opens.
     """
     if url.startswith(_POSTGRES_SCHEMES):
-        # Imported here: psycopg is not loaded by a process that runs on SQLite.
-        from cowork.storage.postgres import PostgresDatabase
+        # Imported here: psycopg is not loaded by a process that runs on SQLite, and need not
+        # be installed for one (it comes with the postgres extra).
+        try:
+            from cowork.storage.postgres import PostgresDatabase
+        except ImportError as exc:
+            raise ConfigError(
+                f"{redact_url(url)} needs the PostgreSQL driver, which could not be loaded "
+                f"({exc}); install the postgres extra and a psycopg implementation: "
+                "pip install 'cowork-foundation[postgres]' 'psycopg[binary]' (or [all])"
+            ) from None
 
         return PostgresDatabase(
             url,
