@@ -13,32 +13,30 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg.abc import Query
-from psycopg.adapt import Dumper, Transformer
-from psycopg.pq import Format
-from psycopg.rows import DictRow, dict_row
+from psycopg.adapt import Transformer
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from cowork.errors import CoworkError, PersistenceUnavailable
-from cowork.jsontext import dumps
 from cowork.redaction import redact_url, scrub, url_secrets
-from cowork.storage.port import Backend, Health, Json, JsonText, Params, Pending, Row
+from cowork.storage.port import Backend, Health, Params, Row
 from cowork.storage.postgres.errors import translate
+from cowork.storage.postgres.jsonb import configure_json
 from cowork.storage.postgres.migrations_session import PostgresMigrationSession
 from cowork.storage.postgres.notify import PostgresWakeups
 from cowork.storage.postgres.rows import names_row, returns_rows
 from cowork.storage.postgres.script import ScriptCompiler
 from cowork.storage.postgres.tls import secure_url
+from cowork.storage.postgres.transaction import PgConnection, PgTransaction
 from cowork.storage.queries import QuerySet, load_queries
-from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 
 __all__ = ["PostgresDatabase"]
 
-PgConnection = psycopg.AsyncConnection[DictRow]
 _log = logging.getLogger("cowork.storage")
 # Enters a tenant's scope; the flag says whether the transaction may append events (readers'
 # commit horizons wait only for transactions that may; see 0002_tenant_horizon.sql).
@@ -49,150 +47,6 @@ _ENTER_ANY_TENANT = (
     b"SELECT set_config('cowork.tenant_id', '*', true), set_config('cowork.appends', 'on', true), "
     b"pg_advisory_xact_lock_shared(1668249451, hashtext('*'))"
 )
-
-
-class _JsonDumper(Dumper):
-    """Dumps :class:`Json` as ``jsonb`` text: lists stay JSON arrays, never PG arrays."""
-
-    format = Format.TEXT
-
-    def __init__(self, cls: type, context: Any = None) -> None:
-        super().__init__(cls, context)
-        self.oid = self._get_jsonb_oid()
-
-    @staticmethod
-    def _get_jsonb_oid() -> int:
-        info = psycopg.adapters.types.get("jsonb")
-        assert info is not None
-        return info.oid
-
-    def dump(self, obj: Any) -> bytes:
-        try:
-            return dumps(obj.value).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise psycopg.DataError(f"value is not JSON-serialisable: {exc}") from None
-
-
-class _JsonTextDumper(_JsonDumper):
-    """Dumps :class:`JsonText` (encoded already) as ``jsonb``."""
-
-    def dump(self, obj: Any) -> bytes:
-        text: str = obj.text
-        return text.encode("utf-8")
-
-
-async def _configure(conn: PgConnection) -> None:
-    conn.adapters.register_dumper(Json, _JsonDumper)
-    conn.adapters.register_dumper(JsonText, _JsonTextDumper)
-
-
-class _PgTransaction(AfterCommitHooks):
-    """A transaction on a connection in pipeline mode: statements whose results nobody waits
-    for (its BEGIN, planner settings, savepoints, :meth:`send`) travel with the next one
-    that returns rows or a row count, so they cost no round trip of their own."""
-
-    __slots__ = ("_applied", "_conn", "_pipeline", "_queries", "_secrets", "_tenant_id")
-
-    def __init__(
-        self, conn: PgConnection, queries: QuerySet, tenant_id: str | None, secrets: tuple[str, ...]
-    ) -> None:
-        super().__init__()
-        self._conn = conn
-        self._queries = queries
-        self._tenant_id = tenant_id
-        self._secrets = secrets
-        self._applied: set[str] | None = None
-        self._pipeline: psycopg.AsyncPipeline | None = None
-
-    @property
-    def tenant_id(self) -> str | None:
-        return self._tenant_id
-
-    async def execute(self, query: str, params: Params | None = None) -> int:
-        try:
-            cur = await self._conn.execute(self._queries[query], params)
-            if self._pipeline is not None:
-                await self._pipeline.sync()  # the row count arrives with the results
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
-        return cur.rowcount
-
-    async def send(self, query: str, params: Params | None = None) -> None:
-        try:
-            await self._conn.execute(self._queries[query], params)
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
-
-    async def execute_many(self, query: str, params: Sequence[Params]) -> None:
-        if not params:
-            return
-        try:
-            async with self._conn.cursor() as cur:
-                await cur.executemany(self._queries[query], params)
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
-
-    async def submit(self, query: str, params: Params | None = None) -> Pending:
-        try:
-            if query in self._queries.settings:
-                await self._apply_settings(query)
-            cursor = await self._conn.execute(self._queries[query], params)
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
-        return _PgPending(cursor, self._secrets)
-
-    async def fetch_one(self, query: str, params: Params | None = None) -> Row | None:
-        try:
-            cur = await self._conn.execute(self._queries[query], params)
-            return await cur.fetchone()
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
-
-    async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
-        try:
-            if query in self._queries.settings:
-                await self._apply_settings(query)
-            cur = await self._conn.execute(self._queries[query], params)
-            return await cur.fetchall()
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
-
-    async def _apply_settings(self, query: str) -> None:
-        # Planner settings a query asks for (e.g. the ordered index scan of a log page, which
-        # stale statistics right after a burst of writes would turn into a bitmap scan and a
-        # sort of every remaining row), once per transaction.
-        if self._applied is None:
-            self._applied = set()
-        if query not in self._applied:
-            for setting in self._queries.settings[query].split(";"):
-                await self._conn.execute(setting.strip().encode("ascii"))
-            self._applied.add(query)
-
-    def has_query(self, query: str) -> bool:
-        return query in self._queries
-
-    def savepoint(self) -> AbstractAsyncContextManager[None]:
-        return savepoint_scope(self._command)
-
-    async def _command(self, command: str) -> None:
-        try:
-            await self._conn.execute(command.encode("ascii"))
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
-
-
-class _PgPending:
-    __slots__ = ("_cursor", "_secrets")
-
-    def __init__(self, cursor: psycopg.AsyncCursor[DictRow], secrets: tuple[str, ...]) -> None:
-        self._cursor = cursor
-        self._secrets = secrets
-
-    async def rows(self) -> list[Row]:
-        try:
-            return await self._cursor.fetchall()
-        except (psycopg.Error, UnicodeError) as exc:
-            raise translate(exc, secrets=self._secrets) from None
 
 
 class PostgresDatabase:
@@ -273,7 +127,7 @@ class PostgresDatabase:
             )
         except psycopg.Error as exc:
             raise self._unavailable(exc) from None
-        await _configure(conn)
+        await configure_json(conn)
         return conn
 
     def _unavailable(self, exc: BaseException) -> CoworkError:
@@ -295,7 +149,7 @@ class PostgresDatabase:
             max_idle=self._idle,
             timeout=self._connect_timeout,
             kwargs={**self.connect_kwargs(), "row_factory": dict_row},
-            configure=_configure,
+            configure=configure_json,
             name="cowork",
         )
         try:
@@ -341,14 +195,14 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(
         self, *, tenant_id: str | None, read_only: bool = False, appends: bool = True
-    ) -> AsyncIterator[_PgTransaction]:
+    ) -> AsyncIterator[PgTransaction]:
         pool = self._require_pool()
         try:
             async with pool.connection() as conn:
-                tx = _PgTransaction(conn, self._queries, tenant_id, self._secrets)
+                tx = PgTransaction(conn, self._queries, tenant_id, self._secrets)
                 try:
                     async with conn.pipeline() as pipeline:
-                        tx._pipeline = pipeline
+                        tx.pipeline = pipeline
                         for statement, params in self._begin_statements(
                             tenant_id, read_only, appends
                         ):
@@ -356,10 +210,10 @@ class PostgresDatabase:
                         yield tx
                         await conn.execute(b"COMMIT")
                 except BaseException:
-                    tx._pipeline = None
+                    tx.pipeline = None
                     await _rollback_quietly(conn)
                     raise
-                tx._pipeline = None
+                tx.pipeline = None
         except psycopg.Error as exc:
             raise self._failed(exc) from None
         except PersistenceUnavailable:

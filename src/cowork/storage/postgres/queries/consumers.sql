@@ -1,4 +1,5 @@
 -- Postgres queries: durable consumers and parked events. Parameters use psycopg's %(name)s style.
+-- What reads the same in both dialects is in storage/shared_queries/ (loaded with these).
 
 -- name: consumer_register
 -- Create a durable consumer's checkpoint if it does not exist yet.
@@ -7,13 +8,6 @@ INSERT INTO cowork_event_consumer_checkpoint
 VALUES (%(tenant_id)s, %(consumer_id)s, %(pattern)s, %(after_tx)s, %(after_position)s,
         now(), now())
 ON CONFLICT (tenant_id, consumer_id) DO NOTHING;
-
--- name: consumer_get
--- One consumer's checkpoint row.
-SELECT tenant_id, consumer_id, pattern, last_tx_id, last_position, generation, lease_owner,
-       lease_expires_at, created_at, updated_at
-FROM cowork_event_consumer_checkpoint
-WHERE tenant_id = %(tenant_id)s AND consumer_id = %(consumer_id)s;
 
 -- name: consumer_acquire
 -- Take (or keep) the lease if it is free, ours, or expired; returns the checkpoint.
@@ -39,12 +33,6 @@ SET last_tx_id = %(after_tx)s, last_position = %(after_position)s, updated_at = 
 WHERE tenant_id = %(tenant_id)s AND consumer_id = %(consumer_id)s
   AND lease_owner = %(owner)s AND generation = %(generation)s
   AND (last_tx_id, last_position) <= (%(after_tx)s::bigint, %(after_position)s::bigint);
-
--- name: consumer_release
--- Give the lease up (graceful stop) so another process can take over at once.
-UPDATE cowork_event_consumer_checkpoint
-SET lease_owner = NULL, lease_expires_at = NULL
-WHERE tenant_id = %(tenant_id)s AND consumer_id = %(consumer_id)s AND lease_owner = %(owner)s;
 
 -- name: consumer_reset
 -- Explicitly move a checkpoint (possibly backwards) and/or change the pattern; bumps the
@@ -95,13 +83,6 @@ ORDER BY p.consumer_id, p.position;
 UPDATE cowork_event_parked SET status = 'redrive', updated_at = now()
 WHERE tenant_id = %(tenant_id)s AND consumer_id = %(consumer_id)s AND status = 'parked'
   AND (%(position)s::bigint IS NULL OR position = %(position)s::bigint);
-
--- name: parked_due_redrive
--- Positions a consumer was asked to re-drive.
-SELECT position FROM cowork_event_parked
-WHERE tenant_id = %(tenant_id)s AND consumer_id = %(consumer_id)s AND status = 'redrive'
-ORDER BY position
-LIMIT %(limit)s;
 
 -- name: parked_resolve
 -- A re-driven event was handled.

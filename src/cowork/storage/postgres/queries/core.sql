@@ -1,8 +1,5 @@
 -- Postgres queries: health, migration ledger, catalogue. Parameters use psycopg's %(name)s style.
-
--- name: health_check
--- Cheapest round trip to the server.
-SELECT 1 AS ok;
+-- What reads the same in both dialects is in storage/shared_queries/ (loaded with these).
 
 -- name: migration_lock
 -- Session-level advisory lock held while migrations run (waits up to lock_timeout).
@@ -20,19 +17,6 @@ CREATE TABLE IF NOT EXISTS cowork_migrations (
 -- name: ledger_exists
 -- Whether the ledger table exists yet.
 SELECT to_regclass('cowork_migrations') IS NOT NULL AS present;
-
--- name: ledger_select
--- Every applied migration in name order.
-SELECT name, checksum, applied_at FROM cowork_migrations ORDER BY name;
-
--- name: ledger_has
--- Whether one migration is already recorded.
-SELECT 1 AS present FROM cowork_migrations WHERE name = %(name)s;
-
--- name: ledger_insert
--- Record one applied migration.
-INSERT INTO cowork_migrations (name, checksum, execution_ms)
-VALUES (%(name)s, %(checksum)s, %(execution_ms)s);
 
 -- name: schema_tables
 -- The cowork tables present in the current schema.

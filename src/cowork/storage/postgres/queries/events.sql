@@ -1,10 +1,10 @@
 -- Postgres queries: the event log. Parameters use psycopg's %(name)s style.
+-- What reads the same in both dialects is in storage/shared_queries/ (loaded with these).
 
 -- name: event_append
 -- Append one event; an existing event_id (idempotency key) inserts nothing and returns no row.
 INSERT INTO cowork_event_log
-    (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
-     correlation_id, causation_id, occurred_at)
+    ({{event_columns}})
 VALUES (%(tenant_id)s, %(event_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s,
         %(payload)s, %(metadata)s, %(correlation_id)s, %(causation_id)s, %(occurred_at)s)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
@@ -13,8 +13,7 @@ RETURNING position, tx_id, recorded_at;
 -- name: event_append_batch
 -- Append a batch given as one JSON array, in array order; existing event_ids are skipped.
 INSERT INTO cowork_event_log
-    (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
-     correlation_id, causation_id, occurred_at)
+    ({{event_columns}})
 SELECT %(tenant_id)s, b.event_id, b.event_type, b.aggregate_type, b.aggregate_id, b.payload,
        b.metadata, b.correlation_id, b.causation_id, b.occurred_at
 FROM jsonb_to_recordset(%(batch)s) AS b(
@@ -57,11 +56,6 @@ WHERE tenant_id = %(tenant_id)s
 ORDER BY tx_id DESC, position DESC
 LIMIT %(limit)s;
 
--- name: event_cursor_of_position
--- The commit-order cursor of one stored event.
-SELECT tx_id, position FROM cowork_event_log
-WHERE tenant_id = %(tenant_id)s AND position = %(position)s;
-
 -- name: event_head
 -- The cursor of the last event a reader can see now (commit order).
 SELECT tx_id, position FROM cowork_event_log
@@ -69,17 +63,6 @@ WHERE tenant_id = %(tenant_id)s
   AND tx_id < (SELECT cowork_event_horizon(%(tenant_id)s))
 ORDER BY tx_id DESC, position DESC
 LIMIT 1;
-
--- name: event_get_by_position
--- One stored event by position.
-SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
-       metadata, correlation_id, causation_id, occurred_at, recorded_at
-FROM cowork_event_log
-WHERE tenant_id = %(tenant_id)s AND position = %(position)s;
-
--- name: event_count
--- Number of events of a tenant.
-SELECT count(*) AS n FROM cowork_event_log WHERE tenant_id = %(tenant_id)s;
 
 -- name: event_append_alone
 -- event_append as a statement of its own (autocommit, one round trip): it enters the tenant
@@ -90,8 +73,7 @@ WITH scope AS MATERIALIZED (
            set_config('cowork.appends', 'on', true) AS appends,
            pg_advisory_xact_lock_shared(1668249451, hashtext(%(tenant_id)s)) AS announced)
 INSERT INTO cowork_event_log
-    (tenant_id, event_id, event_type, aggregate_type, aggregate_id, payload, metadata,
-     correlation_id, causation_id, occurred_at)
+    ({{event_columns}})
 SELECT scope.t, %(event_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s,
        %(payload)s, %(metadata)s, %(correlation_id)s, %(causation_id)s, %(occurred_at)s
 FROM scope

@@ -1,4 +1,5 @@
 -- Sqlite queries: durable consumers and parked events. Parameters use sqlite3's :name style.
+-- What reads the same in both dialects is in storage/shared_queries/ (loaded with these).
 
 -- name: consumer_register
 -- Create a durable consumer's checkpoint if it does not exist yet.
@@ -6,13 +7,6 @@ INSERT INTO cowork_event_consumer_checkpoint
     (tenant_id, consumer_id, pattern, last_tx_id, last_position, created_at, updated_at)
 VALUES (:tenant_id, :consumer_id, :pattern, :after_tx, :after_position, :now, :now)
 ON CONFLICT (tenant_id, consumer_id) DO NOTHING;
-
--- name: consumer_get
--- One consumer's checkpoint row.
-SELECT tenant_id, consumer_id, pattern, last_tx_id, last_position, generation, lease_owner,
-       lease_expires_at, created_at, updated_at
-FROM cowork_event_consumer_checkpoint
-WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id;
 
 -- name: consumer_acquire
 -- Take (or keep) the lease if it is free, ours, or expired; returns the checkpoint.
@@ -36,12 +30,6 @@ SET last_tx_id = :after_tx, last_position = :after_position, updated_at = :now,
 WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id
   AND lease_owner = :owner AND generation = :generation
   AND (last_tx_id, last_position) <= (:after_tx, :after_position);
-
--- name: consumer_release
--- Give the lease up (graceful stop) so another process can take over at once.
-UPDATE cowork_event_consumer_checkpoint
-SET lease_owner = NULL, lease_expires_at = NULL
-WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND lease_owner = :owner;
 
 -- name: consumer_reset
 -- Explicitly move a checkpoint and/or change the pattern; bumps the generation.
@@ -90,13 +78,6 @@ ORDER BY p.consumer_id, p.position;
 UPDATE cowork_event_parked SET status = 'redrive', updated_at = :now
 WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND status = 'parked'
   AND (:position IS NULL OR position = :position);
-
--- name: parked_due_redrive
--- Positions a consumer was asked to re-drive.
-SELECT position FROM cowork_event_parked
-WHERE tenant_id = :tenant_id AND consumer_id = :consumer_id AND status = 'redrive'
-ORDER BY position
-LIMIT :limit;
 
 -- name: parked_resolve
 -- A re-driven event was handled.

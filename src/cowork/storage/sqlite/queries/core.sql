@@ -1,8 +1,5 @@
 -- Sqlite queries: health, migration ledger, catalogue. Parameters use sqlite3's :name style.
-
--- name: health_check
--- Cheapest round trip to the database.
-SELECT 1 AS ok;
+-- What reads the same in both dialects is in storage/shared_queries/ (loaded with these).
 
 -- name: ledger_create
 -- The migration ledger (the one table without tenant_id).
@@ -17,19 +14,6 @@ CREATE TABLE IF NOT EXISTS cowork_migrations (
 -- name: ledger_exists
 -- Whether the ledger table exists yet.
 SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = 'cowork_migrations';
-
--- name: ledger_select
--- Every applied migration in name order.
-SELECT name, checksum, applied_at FROM cowork_migrations ORDER BY name;
-
--- name: ledger_has
--- Whether one migration is already recorded.
-SELECT 1 AS present FROM cowork_migrations WHERE name = :name;
-
--- name: ledger_insert
--- Record one applied migration.
-INSERT INTO cowork_migrations (name, checksum, execution_ms)
-VALUES (:name, :checksum, :execution_ms);
 
 -- name: schema_tables
 -- The cowork tables present in the database.

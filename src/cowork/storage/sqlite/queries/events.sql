@@ -1,29 +1,28 @@
 -- Sqlite queries: the event log. Parameters use sqlite3's :name style.
+-- What reads the same in both dialects is in storage/shared_queries/ (loaded with these).
 
 -- name: event_append
 -- Append one event; an existing event_id inserts nothing and returns no row. One writer at a
 -- time, so MAX(position) + 1 is safe and position order is commit order.
 INSERT INTO cowork_event_log
-    (tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
-     metadata, correlation_id, causation_id, occurred_at, recorded_at)
-VALUES (:tenant_id, (SELECT coalesce(max(position), 0) + 1 FROM cowork_event_log), 0,
-        :event_id, :event_type, :aggregate_type, :aggregate_id, :payload, :metadata,
-        :correlation_id, :causation_id, :occurred_at, :now)
+    ({{event_columns}}, position, tx_id, recorded_at)
+VALUES (:tenant_id, :event_id, :event_type, :aggregate_type, :aggregate_id, :payload, :metadata,
+        :correlation_id, :causation_id, :occurred_at,
+        (SELECT coalesce(max(position), 0) + 1 FROM cowork_event_log), 0, :now)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
 RETURNING position, tx_id, recorded_at;
 
 -- name: event_append_batch
 -- Append a batch given as one JSON array, in array order; existing event_ids are skipped.
 INSERT INTO cowork_event_log
-    (tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
-     metadata, correlation_id, causation_id, occurred_at, recorded_at)
+    ({{event_columns}}, position, tx_id, recorded_at)
 SELECT :tenant_id,
-       (SELECT coalesce(max(position), 0) FROM cowork_event_log) + b.key + 1, 0,
        json_extract(b.value, '$.event_id'), json_extract(b.value, '$.event_type'),
        json_extract(b.value, '$.aggregate_type'), json_extract(b.value, '$.aggregate_id'),
        json(json_extract(b.value, '$.payload')), json(json_extract(b.value, '$.metadata')),
        json_extract(b.value, '$.correlation_id'), json_extract(b.value, '$.causation_id'),
-       json_extract(b.value, '$.occurred_at'), :now
+       json_extract(b.value, '$.occurred_at'),
+       (SELECT coalesce(max(position), 0) FROM cowork_event_log) + b.key + 1, 0, :now
 FROM json_each(:batch) AS b
 WHERE true
 ORDER BY b.key
@@ -57,11 +56,6 @@ WHERE tenant_id = :tenant_id AND position < :before_position
 ORDER BY position DESC
 LIMIT :limit;
 
--- name: event_cursor_of_position
--- The commit-order cursor of one stored event.
-SELECT tx_id, position FROM cowork_event_log
-WHERE tenant_id = :tenant_id AND position = :position;
-
 -- name: event_head
 -- The cursor of the last event of a tenant.
 SELECT tx_id, position FROM cowork_event_log
@@ -69,25 +63,13 @@ WHERE tenant_id = :tenant_id
 ORDER BY position DESC
 LIMIT 1;
 
--- name: event_get_by_position
--- One stored event by position.
-SELECT tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
-       metadata, correlation_id, causation_id, occurred_at, recorded_at
-FROM cowork_event_log
-WHERE tenant_id = :tenant_id AND position = :position;
-
--- name: event_count
--- Number of events of a tenant.
-SELECT count(*) AS n FROM cowork_event_log WHERE tenant_id = :tenant_id;
-
 -- name: event_append_alone
 -- event_append as a statement of its own (the adapter wraps it in BEGIN IMMEDIATE/COMMIT).
 INSERT INTO cowork_event_log
-    (tenant_id, position, tx_id, event_id, event_type, aggregate_type, aggregate_id, payload,
-     metadata, correlation_id, causation_id, occurred_at, recorded_at)
-VALUES (:tenant_id, (SELECT coalesce(max(position), 0) + 1 FROM cowork_event_log), 0,
-        :event_id, :event_type, :aggregate_type, :aggregate_id, :payload, :metadata,
-        :correlation_id, :causation_id, :occurred_at, :now)
+    ({{event_columns}}, position, tx_id, recorded_at)
+VALUES (:tenant_id, :event_id, :event_type, :aggregate_type, :aggregate_id, :payload, :metadata,
+        :correlation_id, :causation_id, :occurred_at,
+        (SELECT coalesce(max(position), 0) + 1 FROM cowork_event_log), 0, :now)
 ON CONFLICT (tenant_id, event_id) DO NOTHING
 RETURNING position, tx_id, recorded_at;
 

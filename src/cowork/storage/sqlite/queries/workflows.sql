@@ -1,46 +1,5 @@
 -- Sqlite queries: workflow definitions, instances and history. sqlite3 :name style.
-
--- name: wf_definition_insert
--- Register a definition version (immutable: an existing row is left as it is).
-INSERT INTO cowork_workflow_definition
-    (tenant_id, workflow_id, version, name, trigger_pattern, definition, checksum, created_at)
-VALUES (:tenant_id, :workflow_id, :version, :name, :trigger_pattern,
-        :definition, :checksum, :now)
-ON CONFLICT (tenant_id, workflow_id, version) DO NOTHING;
-
--- name: wf_definition_get
--- One definition version.
-SELECT workflow_id, version, definition, checksum, created_at
-FROM cowork_workflow_definition
-WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND version = :version;
-
--- name: wf_definition_list
--- Every definition version of a tenant, with the log cursor of its registration event.
-SELECT workflow_id, version, definition, checksum, created_at, registered_tx_id,
-       registered_position
-FROM cowork_workflow_definition
-WHERE tenant_id = :tenant_id
-ORDER BY workflow_id, version;
-
--- name: wf_definition_set_registered
--- Record where a new version's registration event sits in the log (triggers after it start it).
-UPDATE cowork_workflow_definition
-SET registered_tx_id = :registered_tx_id, registered_position = :registered_position
-WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND version = :version;
-
--- name: wf_instance_insert
--- Start an instance with its first state (written whole, so a start is one statement); the
--- (workflow_id, start_key) key makes starting idempotent.
-INSERT INTO cowork_workflow_instance
-    (tenant_id, instance_id, workflow_id, workflow_version, owner_id, status, correlation_key,
-     start_key, step_index, state, attempts, last_error, wake_at, event_tx_id, event_position,
-     lease_owner, lease_expires_at, created_at, updated_at, ended_at, action)
-VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
-        :status, :correlation_key, :start_key, :step_index, :state, :attempts,
-        :last_error, :wake_at, :event_tx_id, :event_position, :lease_owner,
-        :lease_expires_at, :now, :now, :ended_at, :action)
-ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
-RETURNING *;
+-- What reads the same in both dialects is in storage/shared_queries/ (loaded with these).
 
 -- name: wf_instance_insert_at_head
 -- wf_instance_insert for a start by hand: the instance's event cursor is the head of the log
@@ -64,20 +23,10 @@ VALUES (:tenant_id, :instance_id, :workflow_id, :workflow_version, :owner_id,
 ON CONFLICT (tenant_id, workflow_id, start_key) DO NOTHING
 RETURNING *;
 
--- name: wf_instance_get
--- One instance.
-SELECT * FROM cowork_workflow_instance
-WHERE tenant_id = :tenant_id AND instance_id = :instance_id;
-
 -- name: wf_instance_lock
 -- One instance (SQLite's write lock serialises writers).
 SELECT * FROM cowork_workflow_instance
 WHERE tenant_id = :tenant_id AND instance_id = :instance_id;
-
--- name: wf_instance_by_start_key
--- The instance a start key created.
-SELECT * FROM cowork_workflow_instance
-WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND start_key = :start_key;
 
 -- name: wf_instances_correlated
 -- Active instances of a workflow with one correlation key (SQLite's write lock serialises).
@@ -117,17 +66,6 @@ RETURNING instance_id;
 SELECT instance_id FROM cowork_workflow_instance
 WHERE tenant_id = :tenant_id AND instance_id IN (SELECT value FROM json_each(:instance_ids))
   AND lease_owner = :owner AND status IN ('running', 'waiting');
-
--- name: wf_instance_release
--- Give a lease back without changing the instance (a step that did not finish).
-UPDATE cowork_workflow_instance SET lease_owner = NULL, lease_expires_at = NULL
-WHERE tenant_id = :tenant_id AND instance_id = :instance_id AND lease_owner = :owner;
-
--- name: wf_instance_await_worker
--- A claimed step whose action this worker lacks: record the action and give the lease back.
-UPDATE cowork_workflow_instance
-SET action = :action, lease_owner = NULL, lease_expires_at = NULL
-WHERE tenant_id = :tenant_id AND instance_id = :instance_id AND lease_owner = :owner;
 
 -- name: wf_pending_actions
 -- Steps due for at least min_age seconds that no worker has taken, by action.
@@ -174,29 +112,6 @@ WHERE tenant_id = :tenant_id
   AND (:status IS NULL OR status = :status)
 ORDER BY created_at DESC, instance_id DESC
 LIMIT :limit;
-
--- name: wf_instance_counts
--- Instance counts by status.
-SELECT status, count(*) AS n FROM cowork_workflow_instance
-WHERE tenant_id = :tenant_id
-GROUP BY status;
-
--- name: wf_history_insert
--- Append one history row (seq is the next number of this instance; the row lock orders them).
-INSERT INTO cowork_workflow_history
-    (tenant_id, instance_id, seq, kind, step_index, step_name, from_status, to_status,
-     event_id, actor, detail, created_at)
-VALUES (:tenant_id, :instance_id,
-        (SELECT coalesce(max(seq), 0) + 1 FROM cowork_workflow_history
-          WHERE tenant_id = :tenant_id AND instance_id = :instance_id),
-        :kind, :step_index, :step_name, :from_status, :to_status,
-        :event_id, :actor, :detail, :now);
-
--- name: wf_history_list
--- An instance's history in order.
-SELECT * FROM cowork_workflow_history
-WHERE tenant_id = :tenant_id AND instance_id = :instance_id
-ORDER BY seq;
 
 -- name: wf_history_insert_batch
 -- Append several history rows in order (seq continues from the instance's last one).

@@ -1,4 +1,5 @@
--- Postgres queries: workspace snapshots. Parameters use psycopg's %(name)s style.
+-- Shared queries: workspace snapshots. Written once for every dialect, in psycopg's
+-- %(name)s style (cowork.storage.queries converts it for sqlite3's :name style).
 
 -- name: snapshot_insert
 -- Store a workspace snapshot.
@@ -14,7 +15,8 @@ FROM cowork_workspace_snapshot
 WHERE tenant_id = %(tenant_id)s AND snapshot_id = %(snapshot_id)s;
 
 -- name: snapshot_count_unfiltered
--- Counts snapshots with NO tenant filter: row-level security alone must scope it.
+-- Counts snapshots with NO tenant filter: on PostgreSQL row-level security alone must
+-- scope it (SQLite has no row-level security).
 SELECT count(*) AS n FROM cowork_workspace_snapshot;
 
 -- name: snapshot_list
