@@ -19,7 +19,8 @@ def test_both_backends_define_the_same_query_names() -> None:
     postgres_only = {
         "migration_lock",  # SQLite serialises migrations with its write lock
         # One-statement workflow saves (data-modifying CTEs, which SQLite lacks; the store
-        # checks has_query and runs the same writes as several statements there).
+        # asks capabilities.one_statement_saves and runs the same writes as several
+        # statements there).
         "wf_save",
         "wf_start",
     }
@@ -105,7 +106,7 @@ def test_every_query_name_used_in_code_exists_in_both_dialects() -> None:
 
 def _postgres_only(name: str, places: list[str]) -> bool:
     """A PostgreSQL-only query is fine where only the PostgreSQL adapter uses it, or where the
-    code asks ``has_query`` first (the workflow store's one-statement saves)."""
+    code asks ``capabilities.one_statement_saves`` first (the workflow store's saves)."""
     return name in {"migration_lock", "wf_save", "wf_start"} and all(
         "postgres" in place or "workflows" in place for place in places
     )

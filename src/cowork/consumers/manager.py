@@ -35,9 +35,9 @@ class ConsumerManager:
         return core.part(cls, cls)
 
     def default_options(self) -> ConsumerOptions:
-        # PostgreSQL wakes consumers across processes with NOTIFY, so polling is a fallback;
-        # SQLite has only in-process wake-ups, so another process's events come by polling.
-        poll = 1.0 if self._core.database.backend == "postgresql" else 0.25
+        # Where other processes' commits wake consumers (NOTIFY), polling is a fallback; where
+        # wake-ups are in-process only, another process's events come by polling.
+        poll = self._core.database.capabilities.poll_interval
         return ConsumerOptions(poll_interval=poll)
 
     def subscribe(

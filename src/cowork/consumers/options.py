@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 from cowork.arguments import number_arg
+from cowork.kernel.backoff import backoff_delay
 
 __all__ = ["ConsumerOptions"]
+
+_JITTER = 0.2  # retries of processes that failed together spread over ±20%
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +41,8 @@ class ConsumerOptions:
             number_arg(getattr(self, name), name, minimum=0, maximum=86_400)
 
     def backoff(self, attempt: int) -> float:
-        """Delay before retry number ``attempt`` (1-based), with ±20% jitter."""
-        base = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
-        return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
+        """Delay before retry number ``attempt`` (1-based), with ±20% jitter, never over
+        ``backoff_max``."""
+        return backoff_delay(
+            attempt, initial=self.backoff_initial, cap=self.backoff_max, jitter=_JITTER
+        )

@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Self
 
 from cowork.events.envelope import EventEnvelope
-from cowork.storage.port import AfterCommit, Params, Pending, Row, Transaction
+from cowork.storage.port import AfterCommit, Capabilities, Params, Pending, Row, Transaction
 from cowork.tenancy import TenantScope
 
 if TYPE_CHECKING:
@@ -48,6 +48,11 @@ class UnitOfWork:
     @property
     def tenant_id(self) -> str:
         return self.scope.tenant_id
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the database can do (see :class:`~cowork.storage.port.Capabilities`)."""
+        return self._core.database.capabilities
 
     @property
     def clock(self) -> DatabaseClock:
@@ -163,9 +168,6 @@ class _LazySavepoint:
 
     async def fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
         return await (await self._enter()).fetch_all(query, params)
-
-    def has_query(self, query: str) -> bool:
-        return self._tx.has_query(query)
 
     def after_commit(self, callback: AfterCommit) -> None:
         self._tx.after_commit(callback)

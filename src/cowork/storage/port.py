@@ -23,6 +23,7 @@ from cowork.storage.wakeup import LocalWakeups
 __all__ = [
     "AppliedMigration",
     "Backend",
+    "Capabilities",
     "Database",
     "Health",
     "HorizonHolder",
@@ -99,6 +100,23 @@ class Health:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What an adapter can do, for the services that adapt to it: they ask for a capability,
+    never for a backend by name."""
+
+    cross_process_wakeups: bool
+    """Another process's commits wake this process's consumers (PostgreSQL: ``NOTIFY``);
+    without it, events published elsewhere arrive by polling."""
+
+    poll_interval: float
+    """Seconds between a durable consumer's looks for events no wake-up announced."""
+
+    one_statement_saves: bool
+    """A workflow start or step checkpoint is one statement (the ``wf_start`` and ``wf_save``
+    queries), so it can travel in one trip and share a commit with others (group commit)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AppliedMigration:
     """One row of the migration ledger."""
 
@@ -159,11 +177,6 @@ class Transaction(Protocol):
         submitted in between travel with it (one round trip for all)."""
         ...
 
-    def has_query(self, query: str) -> bool:
-        """Whether the adapter has a query of this name (for work an adapter can do in one
-        statement where another needs several)."""
-        ...
-
     def after_commit(self, callback: AfterCommit) -> None:
         """Call ``callback`` once the transaction has committed (never on rollback)."""
         ...
@@ -205,13 +218,18 @@ class Database(Protocol):
         ...
 
     @property
+    def capabilities(self) -> Capabilities:
+        """What this adapter can do (services adapt to it, not to a backend name)."""
+        ...
+
+    @property
     def display_url(self) -> str:
         """The connection URL with credentials redacted."""
         ...
 
     def has_query(self, query: str) -> bool:
-        """Whether this adapter defines the named query (some work has a one-statement form
-        on one backend only)."""
+        """Whether this adapter defines the named query (for tests and tools; services ask
+        :attr:`capabilities`)."""
         ...
 
     async def open(self) -> None:

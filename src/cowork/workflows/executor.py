@@ -5,18 +5,18 @@
   action: timers, starts, waits). Lease expiry is the database's time. A process that runs no
   worker never claims; a step no live worker offers stays pending (``cowork status`` shows it,
   and a worker that sees it logs it once); a missing handler never fails an instance.
-- **Actions** run outside any transaction, holding no connection while they await, up to
-  ``COWORK_WORKFLOW_CONCURRENCY`` at once (a connection is needed only to claim and to
-  checkpoint). Each step's result is checkpointed in its own short transaction: the instance's
-  compare-and-set (row version and our lease), its history, its events and the writes the
-  action registered with ``ctx.at_completion`` commit together, or nothing does. A crash
-  re-runs only the step in flight, with the same idempotency key. When the next step is another
-  action this process offers, the checkpoint keeps the lease and the same lane runs it at once.
-- **A watcher** renews the leases of running steps (database time) and checks twice a second
-  that each is still ours and active: a cancelled instance, or a lease another worker took
-  over, cancels the running action (it sees ``CancelledError``) and nothing of it is committed.
+- **Lanes**: up to ``COWORK_WORKFLOW_CONCURRENCY`` steps run at once, each in its own lane
+  (:mod:`cowork.workflows.steps`): the action runs outside any transaction, holding no
+  connection while it awaits (a connection is needed only to claim and to checkpoint), and
+  its result is checkpointed in its own short transaction. A crash re-runs only the step in
+  flight, with the same idempotency key. When the next step is another action this process
+  offers, the checkpoint keeps the lease and the same lane runs it at once.
+- **A watcher** (:mod:`cowork.workflows.watcher`) renews the leases of running steps and
+  checks twice a second that each is still ours and active: a cancelled instance, or a lease
+  another worker took over, cancels the running action (it sees ``CancelledError``) and
+  nothing of it is committed.
 - **Timeouts**: ``ActionStep.timeout_seconds`` bounds each attempt; a timed-out attempt is a
-  failed one (retried with backoff, then the instance fails).
+  failed one (retried with backoff, then the instance fails: :mod:`cowork.workflows.attempts`).
 """
 
 from __future__ import annotations
@@ -26,23 +26,21 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from cowork.errors import CoworkError, PersistenceUnavailable, StorageConflict, ValidationError
-from cowork.events.envelope import EventEnvelope
-from cowork.jsondoc import validate_document
-from cowork.kernel.unit import UnitOfWork, open_transaction
+from cowork.errors import CoworkError, PersistenceUnavailable
+from cowork.kernel.backoff import backoff_delay
+from cowork.kernel.unit import open_transaction
 from cowork.logs import describe_error
 from cowork.tenancy import TenantScope
-from cowork.workflows.actions import ActionContext, ActionHandler, ActionRegistry, CompletionWrite
-from cowork.workflows.cache import DefinitionCache
-from cowork.workflows.definition import ActionStep, WaitStep, WorkflowDefinition
-from cowork.workflows.machine import DetachedContext, Transition, idempotency_key
-from cowork.workflows.records import InstanceStatus, WorkflowInstance
+from cowork.workflows.actions import ActionRegistry
+from cowork.workflows.attempts import backoff_for
+from cowork.workflows.definitions import DefinitionCache
+from cowork.workflows.records import WorkflowInstance
+from cowork.workflows.steps import Lane, StepRunner, Superseded
 from cowork.workflows.store import WorkflowStore
+from cowork.workflows.watcher import LeaseWatcher
 
 if TYPE_CHECKING:
     from cowork.kernel.core import Core
@@ -51,29 +49,10 @@ __all__ = ["PENDING_WARN_SECONDS", "Executor", "backoff_for"]
 
 _log = logging.getLogger("cowork.workflows")
 _CLAIM_INTERVAL = 0.25  # while lanes are busy and nothing woke us, claims at most this often
-_WATCH_INTERVAL = 0.5  # how often running steps are checked for a cancel or a lost lease
 _PENDING_CHECK_SECONDS = 30.0  # how often an idle executor looks for steps nobody takes
 PENDING_WARN_SECONDS = 5.0  # a step due this long that nobody took is waiting for a worker
-
-
-@dataclass(eq=False)
-class _Lane:
-    instance_id: str
-    task: asyncio.Task[None] | None = None
-    lost: str | None = None  # why the running step was taken away (cancelled, lease lost)
-    saving: bool = False  # checkpointing: the compare-and-set decides, not the watcher
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    attempt: int
-    data: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    completions: tuple[CompletionWrite, ...] = ()
-
-
-class _Superseded(Exception):
-    """The instance changed or lost its lease while the step ran; nothing was written."""
+_FAILURE_PAUSE = 0.2  # after a failed dispatch, doubling per failure in a row
+_FAILURE_PAUSE_MAX = 5.0
 
 
 class Executor:
@@ -82,12 +61,11 @@ class Executor:
         self.scope = scope
         self.cache = cache
         self.lanes = max(1, core.settings.workflow_concurrency)
-        self.transitions = 0
         # The executor wakes for workflow events (starts and transitions here or in other
         # processes make instances due), not for every commit of the tenant.
         self.waiter = core.database.wakeups.waiter(scope.tenant_id, wants=_workflow_event)
         self._stop = asyncio.Event()
-        self._running: dict[str, _Lane] = {}
+        self._running: dict[str, Lane] = {}
         self._has_running = asyncio.Event()
         # Instances this process started already leased to this executor (see take_over):
         # run from here without a claim; leases whose release failed, to retry.
@@ -98,9 +76,10 @@ class Executor:
         self._last_claim = 0.0
         self._last_pending_check = 0.0
         self._reported_pending: set[str] = set()
-        self._reported_missing: set[str] = set()
-        # Checkpoints in one trip where the adapter writes a transition in one statement.
-        self._one_trip = core.database.has_query("wf_save")
+        self._steps = StepRunner(core, scope, cache, self._stop)
+        self._watcher = LeaseWatcher(
+            core, scope, self._running, self._has_running, self.cancel_running
+        )
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -115,9 +94,14 @@ class Executor:
     def actions(self) -> tuple[str, ...]:
         return ActionRegistry.of(self.core).names(self.scope.tenant_id)
 
+    @property
+    def transitions(self) -> int:
+        """Checkpoints this executor committed."""
+        return self._steps.transitions
+
     async def run(self) -> None:
         """Dispatch due steps to lanes until stopped."""
-        watcher = asyncio.get_running_loop().create_task(self._watch())
+        watcher = asyncio.get_running_loop().create_task(self._watcher.run())
         failures = 0
         try:
             while not self._stop.is_set():
@@ -129,7 +113,9 @@ class Executor:
                 except Exception as exc:
                     failures += 1
                     self._log_failure(exc)
-                    await self._pause(min(5.0, 0.1 * 2**failures))
+                    await self._pause(
+                        backoff_delay(failures, initial=_FAILURE_PAUSE, cap=_FAILURE_PAUSE_MAX)
+                    )
         finally:
             await self._finish_lanes()
             watcher.cancel()
@@ -204,7 +190,7 @@ class Executor:
             await self._wait_for_work(await self._idle_timeout())
 
     def _spawn(self, instance: WorkflowInstance) -> None:
-        lane = _Lane(instance.instance_id)
+        lane = Lane(instance.instance_id)
         self._running[instance.instance_id] = lane
         self._has_running.set()
         lane.task = asyncio.get_running_loop().create_task(
@@ -280,18 +266,18 @@ class Executor:
             exc_info=not isinstance(exc, CoworkError),
         )
 
-    # -- one lane -------------------------------------------------------------------------------
-    async def _run_lane(self, lane: _Lane, claimed: WorkflowInstance) -> None:
+    # -- lanes ----------------------------------------------------------------------------------
+    async def _run_lane(self, lane: Lane, claimed: WorkflowInstance) -> None:
         finished = False
         try:
             current: WorkflowInstance | None = claimed
             while current is not None:
-                current = await self._step(lane, current)
+                current = await self._steps.run(lane, current)
                 if current is not None and self._stop.is_set():
                     self._unreleased.add(current.instance_id)  # kept for a next step: give back
                     current = None
             finished = True
-        except _Superseded:
+        except Superseded:
             finished = True  # cancelled or taken over meanwhile: nothing of ours was written
         except asyncio.CancelledError:
             if lane.lost is not None:
@@ -301,7 +287,7 @@ class Executor:
         except PersistenceUnavailable as exc:
             self._failures.append(exc)
         except Exception as exc:
-            await self._quarantine(claimed, f"{type(exc).__name__}: {exc}")
+            await self._steps.quarantine(claimed, f"{type(exc).__name__}: {exc}")
             finished = True
         finally:
             self._running.pop(lane.instance_id, None)
@@ -313,251 +299,7 @@ class Executor:
                     await asyncio.shield(self._release_pending())
             self.waiter.set()  # a lane is free
 
-    async def _step(self, lane: _Lane, claimed: WorkflowInstance) -> WorkflowInstance | None:
-        """Run the instance's due step; returns it again (still leased to us) when its next
-        step is an action this process runs at once, else None."""
-        lane.saving = False
-        definition = await self.cache.get(self.core, self.scope, claimed)
-        steps = definition.steps
-        step = steps[claimed.step_index] if claimed.step_index < len(steps) else None
-        if claimed.status is InstanceStatus.RUNNING and isinstance(step, ActionStep):
-            handler = ActionRegistry.of(self.core).get(self.scope.tenant_id, step.action)
-            if handler is None:
-                await self._await_worker(claimed, step)
-                return None
-            if step.transactional:
-                return await self._transactional_step(lane, claimed, definition, step, handler)
-            outcome = await self._run_action(lane, claimed, step, handler)
-            return await self._checkpoint(lane, claimed, definition, step, outcome)
-        return await self._inline(lane, claimed, definition, step)
-
-    async def _run_action(
-        self, lane: _Lane, instance: WorkflowInstance, step: ActionStep, handler: ActionHandler
-    ) -> _Outcome:
-        """The action, outside any transaction (it may await a model call for minutes)."""
-        attempt = instance.attempts + 1
-        ctx = self._context(instance, step, attempt, transaction=None)
-        try:
-            async with asyncio.timeout(step.timeout_seconds):
-                result = await handler(ctx)
-            data = _action_result(step.action, result)
-        except TimeoutError:
-            error = f"timed out after {step.timeout_seconds:g} s"
-            self._log_attempt(instance, step, attempt, error)
-            return _Outcome(attempt, error=error)
-        except (asyncio.CancelledError, PersistenceUnavailable):
-            raise
-        except Exception as exc:
-            self._log_attempt(instance, step, attempt, exc)
-            return _Outcome(attempt, error=f"{type(exc).__name__}: {exc}"[:4000])
-        if lane.lost is not None:  # the action swallowed its cancellation: still not ours
-            raise _Superseded
-        return _Outcome(attempt, data=data, completions=tuple(ctx.completions))
-
-    async def _transactional_step(
-        self,
-        lane: _Lane,
-        claimed: WorkflowInstance,
-        definition: WorkflowDefinition,
-        step: ActionStep,
-        handler: ActionHandler,
-    ) -> WorkflowInstance | None:
-        """A ``transactional=True`` step: the handler runs inside the checkpoint's transaction
-        (its writes commit exactly once, with the step)."""
-        attempt = claimed.attempts + 1
-        lane.saving = True
-        async with open_transaction(self.core, self.scope) as tctx:
-            try:
-                async with tctx.nested() as action_tx:
-                    ctx = self._context(claimed, step, attempt, transaction=action_tx)
-                    async with asyncio.timeout(step.timeout_seconds):
-                        result = await handler(ctx)
-                        for write in ctx.completions:
-                            await write(action_tx)
-                    outcome = _Outcome(attempt, data=_action_result(step.action, result))
-            except TimeoutError:
-                outcome = _Outcome(attempt, error=f"timed out after {step.timeout_seconds:g} s")
-                self._log_attempt(claimed, step, attempt, outcome.error)
-            except (asyncio.CancelledError, PersistenceUnavailable):
-                raise
-            except Exception as exc:
-                self._log_attempt(claimed, step, attempt, exc)
-                outcome = _Outcome(attempt, error=f"{type(exc).__name__}: {exc}"[:4000])
-            return await self._finish(tctx, claimed, definition, step, outcome)
-
-    async def _checkpoint(
-        self,
-        lane: _Lane,
-        claimed: WorkflowInstance,
-        definition: WorkflowDefinition,
-        step: ActionStep,
-        outcome: _Outcome,
-    ) -> WorkflowInstance | None:
-        """The step's result in one short transaction, with its ``at_completion`` writes."""
-        lane.saving = True
-        if not outcome.completions and self._one_trip:
-            handled, following = await self._checkpoint_in_one_trip(
-                claimed, definition, step, outcome
-            )
-            if handled:
-                return following
-        async with open_transaction(self.core, self.scope) as tctx:
-            if outcome.error is None and outcome.completions:
-                try:
-                    async with tctx.nested() as writes:
-                        for write in outcome.completions:
-                            await write(writes)
-                except (asyncio.CancelledError, PersistenceUnavailable):
-                    raise
-                except Exception as exc:
-                    self._log_attempt(claimed, step, outcome.attempt, exc)
-                    outcome = _Outcome(outcome.attempt, error=f"{type(exc).__name__}: {exc}")
-            return await self._finish(tctx, claimed, definition, step, outcome)
-
-    async def _checkpoint_in_one_trip(
-        self,
-        claimed: WorkflowInstance,
-        definition: WorkflowDefinition,
-        step: ActionStep,
-        outcome: _Outcome,
-    ) -> tuple[bool, WorkflowInstance | None]:
-        """A checkpoint with nothing to read first (no completion writes, no wait to scan the
-        log for) as one statement sent in one trip: the same compare-and-set, history and
-        events, a third of a transaction's client cost. (False, None) when a wait comes next
-        (it needs a transaction); else (True, the instance to run next here or None)."""
-        detached = DetachedContext(self.core, self.scope)
-        transition = Transition(detached, definition, claimed)
-        if outcome.error is None:
-            transition.merge_data(outcome.data)
-            transition.complete_step(detail={"attempt": outcome.attempt, "worker": self.worker_id})
-            await transition.advance(scan=False)
-            if transition.current.status is InstanceStatus.WAITING:
-                return False, None  # the wait scans the log for events that passed
-        else:
-            record_attempt(transition, step, outcome.attempt, outcome.error)
-        keep = self._runs_next(transition)
-        if keep:
-            transition.keep_lease(self.worker_id, self.lease_seconds)
-        statement = transition.save_statement(expect_owner=self.worker_id)
-        rows = await self.core.trips.run(
-            statement.query, statement.params, tenant_id=self.scope.tenant_id
-        )
-        saved = await transition.saved(statement, rows[0] if rows else None)
-        if saved is None:
-            raise _Superseded  # the compare-and-set failed: nothing was written
-        self.core.committed(self.scope.tenant_id, detached.published)
-        self.transitions += 1
-        return True, (saved if keep else None)
-
-    async def _finish(
-        self,
-        tctx: UnitOfWork,
-        claimed: WorkflowInstance,
-        definition: WorkflowDefinition,
-        step: ActionStep,
-        outcome: _Outcome,
-    ) -> WorkflowInstance | None:
-        transition = Transition(tctx, definition, claimed)
-        if outcome.error is None:
-            transition.merge_data(outcome.data)
-            transition.complete_step(detail={"attempt": outcome.attempt, "worker": self.worker_id})
-            await transition.advance(scan=True)
-        else:
-            record_attempt(transition, step, outcome.attempt, outcome.error)
-        return await self._save(transition)
-
-    async def _inline(
-        self,
-        lane: _Lane,
-        claimed: WorkflowInstance,
-        definition: WorkflowDefinition,
-        step: object,
-    ) -> WorkflowInstance | None:
-        """A step that needs no action: a start to advance, a timer that fired."""
-        lane.saving = True
-        async with open_transaction(self.core, self.scope) as tctx:
-            transition = Transition(tctx, definition, claimed)
-            if claimed.status is InstanceStatus.WAITING and isinstance(step, WaitStep):
-                await transition.timeout()
-            else:
-                await transition.advance(scan=True)
-            return await self._save(transition)
-
-    async def _save(self, transition: Transition) -> WorkflowInstance | None:
-        """Save with a compare-and-set on the row version and our lease; keep the lease when
-        this process runs the next step at once."""
-        keep = self._runs_next(transition)
-        if keep:
-            transition.keep_lease(self.worker_id, self.lease_seconds)
-        try:
-            saved = await transition.save(expect_owner=self.worker_id)
-        except StorageConflict:
-            raise _Superseded from None
-        self.transitions += 1
-        return saved if keep else None
-
-    def _runs_next(self, transition: Transition) -> bool:
-        current = transition.current
-        steps = transition.definition.steps
-        if self._stop.is_set() or current.status is not InstanceStatus.RUNNING:
-            return False
-        if current.step_index >= len(steps) or current.attempts:
-            return False  # ended, or a retry that is due later
-        step = steps[current.step_index]
-        return (
-            isinstance(step, ActionStep)
-            and ActionRegistry.of(self.core).get(self.scope.tenant_id, step.action) is not None
-        )
-
-    def _context(
-        self,
-        instance: WorkflowInstance,
-        step: ActionStep,
-        attempt: int,
-        *,
-        transaction: UnitOfWork | None,
-    ) -> ActionContext[UnitOfWork]:
-        return ActionContext(
-            instance=instance,
-            step_name=step.name,
-            attempt=attempt,
-            idempotency_key=idempotency_key(instance, step.name),
-            trigger=trigger_of(instance),
-            transaction=transaction,
-        )
-
-    def _log_attempt(
-        self, instance: WorkflowInstance, step: ActionStep, attempt: int, error: object
-    ) -> None:
-        _log.warning(
-            "workflow %s instance %s: action %r failed (attempt %d/%d): %s",
-            instance.workflow_id,
-            instance.instance_id,
-            step.action,
-            attempt,
-            step.max_attempts,
-            describe_error(error) if isinstance(error, BaseException) else error,
-        )
-
-    # -- routing --------------------------------------------------------------------------------
-    async def _await_worker(self, claimed: WorkflowInstance, step: ActionStep) -> None:
-        """A claimed step whose action this process lacks (a row from before routing): hand
-        it back with its action recorded, so that only workers offering it claim it."""
-        async with open_transaction(self.core, self.scope, appends=False) as ctx:
-            await WorkflowStore(ctx.tx, self.scope).await_worker(
-                claimed.instance_id, self.worker_id, step.action
-            )
-        if step.action not in self._reported_missing:
-            self._reported_missing.add(step.action)
-            _log.warning(
-                "workflow %s (tenant %s): step %r needs action %r, which this process has not "
-                "registered; it waits for a worker that has",
-                claimed.workflow_id,
-                self.scope.tenant_id,
-                step.name,
-                step.action,
-            )
-
+    # -- steps nobody takes ---------------------------------------------------------------------
     async def _report_pending(self) -> None:
         """Log, once per action, steps that have waited for a worker offering an action this
         process lacks (no live worker runs them until one registers it)."""
@@ -583,39 +325,6 @@ class Executor:
             )
 
     # -- leases ---------------------------------------------------------------------------------
-    async def _watch(self) -> None:
-        """Renew the leases of running steps and cancel the ones that are no longer ours."""
-        last_beat = time.monotonic()
-        while True:
-            await self._has_running.wait()
-            await asyncio.sleep(_WATCH_INTERVAL)
-            ids = sorted(self._running)
-            if not ids:
-                continue
-            beat = time.monotonic() - last_beat >= self.lease_seconds / 3
-            try:
-                async with open_transaction(
-                    self.core, self.scope, read_only=not beat, appends=False
-                ) as ctx:
-                    store = WorkflowStore(ctx.tx, self.scope)
-                    if beat:
-                        held = await store.heartbeat(
-                            ids, self.worker_id, self.lease_seconds, at=self.core.clock.now()
-                        )
-                    else:
-                        held = await store.still_held(ids, self.worker_id)
-            except CoworkError as exc:
-                _log.warning("workflow leases (%s): %s", self.scope.tenant_id, exc)
-                if time.monotonic() - last_beat > self.lease_seconds:
-                    held = set()  # not renewed for a whole lease: others may have them now
-                else:
-                    continue
-            if beat:
-                last_beat = time.monotonic()
-            for instance_id in ids:
-                if instance_id not in held:
-                    self.cancel_running(instance_id, "cancelled, ended or taken over")
-
     async def _release_pending(self) -> None:
         """Give back the leases of steps that did not finish (kept and retried on failure:
         a lease is exclusive until it expires, for its owner too)."""
@@ -626,90 +335,6 @@ class Executor:
                     await store.release(instance_id, self.worker_id)
             self._unreleased.clear()
 
-    async def _quarantine(self, claimed: WorkflowInstance, error: str) -> None:
-        """A transition failed outside user code: count it as an attempt, back off, and fail
-        the instance after a few, so that one bad instance cannot starve the others."""
-        _log.error(
-            "workflow %s instance %s: transition failed: %s",
-            claimed.workflow_id,
-            claimed.instance_id,
-            error,
-        )
-        async with open_transaction(self.core, self.scope) as ctx:
-            store = WorkflowStore(ctx.tx, self.scope)
-            current = await store.lock(claimed.instance_id)
-            if current is None or current.row_version != claimed.row_version:
-                return
-            definition = await self.cache.get(self.core, self.scope, current)
-            steps = definition.steps
-            step = steps[current.step_index] if current.step_index < len(steps) else None
-            limit = (
-                step
-                if isinstance(step, ActionStep)
-                else ActionStep(
-                    name="transition", action="transition", max_attempts=3, backoff_seconds=1.0
-                )
-            )
-            transition = Transition(ctx, definition, current)
-            if current.step_index < len(steps):
-                record_attempt(transition, limit, current.attempts + 1, error)
-            else:
-                transition.finish_failed(error)
-            await transition.save()
-
-
-def record_attempt(transition: Transition, step: ActionStep, attempt: int, error: str) -> None:
-    """A failed attempt: retry later with backoff, or fail the instance after the last."""
-    if attempt >= step.max_attempts:
-        transition.finish_failed(
-            f"action {step.action!r} failed {attempt} times; last error: {error}",
-            detail={"attempt": attempt},
-        )
-    else:
-        transition.retry_later(error, backoff_for(step, attempt))
-
-
-def trigger_of(instance: WorkflowInstance) -> EventEnvelope | None:
-    """The event that started ``instance`` (None for a manual start), as an envelope."""
-    trigger = instance.state.get("trigger")
-    if not isinstance(trigger, Mapping):
-        return None
-    occurred = trigger.get("occurredAt")
-    recorded = trigger.get("recordedAt")
-    created = instance.created_at
-    return EventEnvelope(
-        event_id=str(trigger.get("eventId")),
-        tenant_id=instance.tenant_id,
-        position=int(trigger.get("position") or 0),
-        event_type=str(trigger.get("eventType")),
-        aggregate_type=trigger.get("aggregateType"),
-        aggregate_id=trigger.get("aggregateId"),
-        payload=dict(trigger.get("payload") or {}),
-        metadata=dict(trigger.get("metadata") or {}),
-        occurred_at=datetime.fromisoformat(occurred) if occurred else created,
-        recorded_at=datetime.fromisoformat(recorded) if recorded else created,
-        correlation_id=trigger.get("correlationId"),
-        causation_id=trigger.get("causationId"),
-        tx_id=int(trigger.get("txId") or 0),
-    )
-
 
 def _workflow_event(event_type: str) -> bool:
     return event_type.startswith("workflow:")
-
-
-def _action_result(action: str, result: object) -> dict[str, Any]:
-    if result is None:
-        return {}
-    if not isinstance(result, Mapping):
-        raise ValidationError(
-            f"action {action!r} returned {type(result).__name__}; return a mapping or None"
-        )
-    data = dict(result)
-    validate_document(data, what=f"result of action {action!r}", max_bytes=256 * 1024)
-    return data
-
-
-def backoff_for(step: ActionStep, attempt: int) -> float:
-    """Exponential backoff, capped at a day."""
-    return float(min(86_400.0, step.backoff_seconds * 2 ** min(max(0, attempt - 1), 30)))

@@ -15,11 +15,12 @@ from cowork.kernel.service import TenantService
 from cowork.tenancy import validate_id, validate_limit
 from cowork.workflows.actions import ActionHandler, ActionRegistry
 from cowork.workflows.definition import WorkflowDefinition
-from cowork.workflows.engine import register_definition, start_instance, starting
+from cowork.workflows.definitions import register_definition
 from cowork.workflows.executor import PENDING_WARN_SECONDS
 from cowork.workflows.machine import DetachedContext, Transition
 from cowork.workflows.manager import WorkflowManager
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
+from cowork.workflows.starts import start_instance, starting
 from cowork.workflows.store import PendingAction, WorkflowStore
 
 __all__ = ["WorkflowsService"]
@@ -140,7 +141,7 @@ class WorkflowsService(TenantService):
             "run_inline": False,
         }
         instance: WorkflowInstance | None
-        if self._bound is None and self._core.database.has_query("wf_start"):
+        if self._bound is None and self._core.database.capabilities.one_statement_saves:
             # One statement sent in one trip (the start needs nothing read first).
             detached = DetachedContext(self._core, self._scope)
             transition = await starting(

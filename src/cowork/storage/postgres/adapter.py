@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cowork.errors import CoworkError, PersistenceUnavailable
 from cowork.redaction import redact_url, scrub, url_secrets
-from cowork.storage.port import Backend, Health, Params, Row
+from cowork.storage.port import Backend, Capabilities, Health, Params, Row
 from cowork.storage.postgres.errors import translate
 from cowork.storage.postgres.jsonb import configure_json
 from cowork.storage.postgres.migrations_session import PostgresMigrationSession
@@ -38,6 +38,11 @@ from cowork.storage.queries import QuerySet, load_queries
 __all__ = ["PostgresDatabase"]
 
 _log = logging.getLogger("cowork.storage")
+# NOTIFY wakes other processes' consumers, so polling is only a fallback; data-modifying CTEs
+# make a workflow start or checkpoint one statement.
+_CAPABILITIES = Capabilities(
+    cross_process_wakeups=True, poll_interval=1.0, one_statement_saves=True
+)
 # Enters a tenant's scope; the flag says whether the transaction may append events (readers'
 # commit horizons wait only for transactions that may; see 0002_tenant_horizon.sql).
 _ENTER_TENANT = b"SELECT cowork_enter_tenant(%s, %s)"
@@ -90,6 +95,10 @@ class PostgresDatabase:
     @property
     def durable(self) -> bool:
         return True
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
 
     @property
     def display_url(self) -> str:

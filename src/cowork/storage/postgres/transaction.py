@@ -101,9 +101,6 @@ class PgTransaction(AfterCommitHooks):
                 await self._conn.execute(setting.strip().encode("ascii"))
             self._applied.add(query)
 
-    def has_query(self, query: str) -> bool:
-        return query in self._queries
-
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         return savepoint_scope(self._command)
 

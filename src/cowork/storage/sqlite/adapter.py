@@ -26,7 +26,7 @@ from cowork.errors import (
     PersistenceUnavailable,
     TenantViolation,
 )
-from cowork.storage.port import Backend, Health, Params, Pending, Ready, Row
+from cowork.storage.port import Backend, Capabilities, Health, Params, Pending, Ready, Row
 from cowork.storage.queries import QuerySet, load_queries
 from cowork.storage.sqlite.convert import encode_params, register_converters
 from cowork.storage.sqlite.errors import translate
@@ -36,6 +36,12 @@ from cowork.storage.transaction import AfterCommitHooks, savepoint_scope
 from cowork.storage.wakeup import LocalWakeups
 
 __all__ = ["SqliteDatabase", "sqlite_path_from_url"]
+
+# Wake-ups are in-process only: another process's events arrive by polling, so poll often.
+# A workflow save takes several statements.
+_CAPABILITIES = Capabilities(
+    cross_process_wakeups=False, poll_interval=0.25, one_statement_saves=False
+)
 
 T = TypeVar("T")
 
@@ -128,9 +134,6 @@ class _SqliteTransaction(AfterCommitHooks):
         _, rows = await self._call(query, params, fetch=True)
         return Ready(rows)
 
-    def has_query(self, query: str) -> bool:
-        return query in self._db.queries
-
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         return savepoint_scope(self._command)
 
@@ -202,6 +205,10 @@ class SqliteDatabase:
     @property
     def durable(self) -> bool:
         return self._path != MEMORY
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
 
     @property
     def display_url(self) -> str:

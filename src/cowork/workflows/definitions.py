@@ -1,12 +1,15 @@
-"""A tenant's workflow definitions, cached: every version, where each was registered in the
-log, and which version a trigger starts."""
+"""A tenant's registered workflow definitions: registering a version (announced in the log)
+and the cache of every version, where each was registered in the log, and which version a
+trigger starts."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
-from cowork.kernel.unit import open_transaction
+from cowork.events.envelope import NewEvent
+from cowork.events.log import append_events, prepare_event
+from cowork.kernel.unit import UnitOfWork, open_transaction
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.store import WorkflowStore
 
@@ -15,7 +18,9 @@ if TYPE_CHECKING:
     from cowork.tenancy import TenantScope
     from cowork.workflows.records import WorkflowInstance
 
-__all__ = ["DefinitionCache"]
+__all__ = ["DEFINITION_REGISTERED", "DefinitionCache", "register_definition"]
+
+DEFINITION_REGISTERED = "workflow:definition:registered"
 
 _CACHE_SECONDS = 2.0
 Cursor = tuple[int, int]
@@ -82,3 +87,33 @@ class DefinitionCache:
             if current is None or definition.version > current.version:
                 chosen[definition.workflow_id] = definition
         return list(chosen.values())
+
+
+async def register_definition(
+    ctx: UnitOfWork, definition: WorkflowDefinition, *, announce: bool = True
+) -> bool:
+    """Store a definition version and, when it is new, announce it in the same transaction;
+    the announcement's log cursor is recorded with the version, so that a trigger starts the
+    latest version registered before it (built-ins are not announced: every engine registers
+    and loads them when it starts)."""
+    store = WorkflowStore(ctx.tx, ctx.scope)
+    created = await store.register(definition)
+    if created and announce:
+        prepared = prepare_event(
+            NewEvent(
+                event_type=DEFINITION_REGISTERED,
+                aggregate_type="workflow-definition",
+                aggregate_id=definition.workflow_id,
+                payload={
+                    "workflowId": definition.workflow_id,
+                    "version": definition.version,
+                    "checksum": definition.checksum,
+                    "trigger": definition.trigger,
+                },
+            ),
+            policy=ctx.truncating_event_policy,  # as the engine's other events (machine)
+        )
+        appended = await append_events(ctx.tx, ctx.scope.tenant_id, [prepared])
+        ctx.record_published(appended.new)
+        await store.set_registered(definition, appended.envelopes[0].cursor)
+    return created
