@@ -96,6 +96,20 @@ async def test_stopping_writes_the_pending_checkpoint(rt: cowork.Runtime) -> Non
     assert (await consumer_info(rt, "late")).last_position == skipped[-1].position
 
 
+async def test_a_redrive_request_keeps_the_pending_checkpoint(rt: cowork.Runtime) -> None:
+    """An operator's re-drive (of nothing parked here) must not drop the checkpoint the
+    consumer owes for the events it skipped: it is still written when the consumer stops."""
+    sub = await subscribe_fast(rt, "kept", "order:*", lambda e: None, checkpoint_interval=3600)
+    placed = await rt.events.publish("order:placed")
+    await eventually(lambda: _at(rt, "kept", placed.position), what="checkpoint at the order")
+    skipped = [await rt.events.publish("invoice:sent", {"i": i}) for i in range(3)]
+    await read_through(rt, skipped[-1])
+    await sub.wait_until_caught_up(10)
+    assert await rt.consumers.redrive("kept") == 0
+    await sub.stop()
+    assert (await consumer_info(rt, "kept")).last_position == skipped[-1].position
+
+
 async def test_the_workflow_executor_sleeps_through_other_commits(rt: cowork.Runtime) -> None:
     if not rt._core.run_worker:
         pytest.skip("this runtime runs no workflow executor")

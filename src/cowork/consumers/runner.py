@@ -313,7 +313,7 @@ class ConsumerRunner:
         await self._delivery.redrive()
 
     def request_redrive_check(self) -> None:
+        """Look for re-driven parked events now (the checkpoint owed for skipped events is
+        kept: it is still written within the interval or when the consumer stops)."""
         self._last_redrive_check = 0.0
-        self._lease.unsaved = False
-        self._lease.saved_at = 0.0
         self._waiter.set()
