@@ -295,7 +295,9 @@ async def test_transactional_handler_commits_effects_with_checkpoint(
 
     async with await cowork.open(database_url, tenant_id="t1") as rt:
         orders = await _publish(rt, 3)
-        sub = await rt.events.subscribe("order:*", handler, consumer_id="auditor")
+        sub = await rt.events.subscribe(
+            "order:*", handler, consumer_id="auditor", transactional=True
+        )
         last_audit = await _wait_for_audit(rt, orders[-1])
         await sub.wait_until_caught_up(2)
         info = await consumer_info(rt, "auditor")
@@ -303,7 +305,9 @@ async def test_transactional_handler_commits_effects_with_checkpoint(
     # After a restart nothing is handled twice: effects and checkpoint were committed together.
     async with await cowork.open(database_url, tenant_id="t1") as rt:
         more = await _publish(rt, 1)
-        sub = await rt.events.subscribe("order:*", handler, consumer_id="auditor")
+        sub = await rt.events.subscribe(
+            "order:*", handler, consumer_id="auditor", transactional=True
+        )
         newest = await _wait_for_audit(rt, more[0])
         await sub.wait_until_caught_up(2)
         audits = [e for e in await read_through(rt, newest) if e.event_type == "audit:written"]
@@ -410,3 +414,34 @@ async def test_one_active_runner_and_handover_on_stop(database_url: str) -> None
     assert len(ids) == len(set(ids)), "an event was handled twice in a graceful handover"
     assert ids == expected  # nothing skipped, commit order kept across the handover
     assert any(n == other for n, _ in handled)
+
+
+async def test_the_handler_kind_is_said_never_guessed(rt: cowork.Runtime) -> None:
+    """A handler of (event, tx) runs in the checkpoint's transaction only when the caller says
+    transactional=True; without it the subscription is refused with what to do (it would
+    fail on every event), and a transactional subscription without a consumer_id too."""
+
+    async def audit(event: EventEnvelope, tx: TransactionContext) -> None:
+        await tx.events.publish("audit:written", {"for": event.event_id})
+
+    with pytest.raises(cowork.ValidationError, match=r"transactional=True"):
+        rt.events.subscribe("order:*", audit, consumer_id="auditor")  # type: ignore[call-overload]
+    with pytest.raises(cowork.ValidationError, match=r"transactional=True"):
+        rt.events.subscribe("order:*", audit)  # type: ignore[arg-type]
+    with pytest.raises(cowork.ValidationError, match="needs a consumer_id"):
+        rt.events.subscribe("order:*", audit, transactional=True)  # type: ignore[call-overload]
+    with pytest.raises(cowork.ValidationError, match="True or False"):
+        rt.events.subscribe("order:*", audit, consumer_id="a", transactional="yes")  # type: ignore[call-overload]
+
+    async def optional_second(event: EventEnvelope, extra: object = None) -> None:
+        return None
+
+    plain = await rt.events.subscribe("order:*", optional_second, consumer_id="plain")
+    sub = await rt.events.subscribe("order:*", audit, consumer_id="auditor", transactional=True)
+    placed = await rt.events.publish("order:placed")
+    await read_through(rt, placed)
+    await sub.wait_until_caught_up(10)
+    audits = [e for e in await rt.events.read() if e.event_type == "audit:written"]
+    assert [e.payload["for"] for e in audits] == [placed.event_id]
+    await sub.stop()
+    await plain.stop()

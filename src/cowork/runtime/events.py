@@ -7,10 +7,12 @@ import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from cowork.consumers.manager import ConsumerManager
+from cowork.consumers.subscription import DurableSubscription
 from cowork.errors import ValidationError
+from cowork.events.bus import LocalSubscription
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import (
     END,
@@ -29,12 +31,19 @@ from cowork.kernel.service import TenantService, utcnow
 from cowork.storage.port import HorizonHolder
 from cowork.tenancy import validate_id, validate_limit
 
-__all__ = ["EventsService"]
+if TYPE_CHECKING:
+    from cowork.runtime.transaction import TransactionContext
+
+__all__ = ["EventHandler", "EventsService", "TransactionalHandler"]
 
 MAX_BATCH = 5_000
 # How long a read waits for this process's own committed writes to become readable.
 OWN_WRITES_WAIT_SECONDS = 2.0
-Handler = Callable[..., Awaitable[Any] | Any]
+Start = Literal["beginning", "now"]
+# An event handler: ``(event)``, async or not. A transactional one (``transactional=True``):
+# ``async (event, tx)``, where ``tx`` is the transaction its checkpoint commits in.
+EventHandler = Callable[[EventEnvelope], Awaitable[None] | None]
+TransactionalHandler = Callable[[EventEnvelope, "TransactionContext"], Awaitable[None]]
 
 
 class EventsService(TenantService):
@@ -233,38 +242,75 @@ class EventsService(TenantService):
                 return
             cursor_after = page[-1]
 
+    @overload
+    def subscribe(
+        self, pattern: str, handler: EventHandler, *, consumer_id: None = None
+    ) -> LocalSubscription: ...
+
+    @overload
     def subscribe(
         self,
         pattern: str,
-        handler: Handler,
+        handler: EventHandler,
+        *,
+        consumer_id: str,
+        start: Start = "beginning",
+        transactional: Literal[False] = False,
+        max_attempts: int | None = None,
+    ) -> DurableSubscription: ...
+
+    @overload
+    def subscribe(
+        self,
+        pattern: str,
+        handler: TransactionalHandler,
+        *,
+        consumer_id: str,
+        start: Start = "beginning",
+        transactional: Literal[True],
+        max_attempts: int | None = None,
+    ) -> DurableSubscription: ...
+
+    def subscribe(
+        self,
+        pattern: str,
+        handler: EventHandler | TransactionalHandler,
         *,
         consumer_id: str | None = None,
-        start: Literal["beginning", "now"] = "beginning",
-        transactional: bool | None = None,
+        start: Start = "beginning",
+        transactional: bool = False,
         max_attempts: int | None = None,
-    ) -> Any:
+    ) -> LocalSubscription | DurableSubscription:
         """Subscribe ``handler`` to events matching ``pattern``.
 
         Without ``consumer_id``: an in-process subscriber, called after commit for events this
-        process publishes. With ``consumer_id``: a durable consumer with a checkpoint in the
-        database (at-least-once, retries, dead letters); a handler taking ``(event, tx)`` is
-        transactional (its writes and the checkpoint commit together). Await the result to make
-        sure a durable consumer is registered.
+        process publishes (returns a :class:`LocalSubscription`). With ``consumer_id``: a
+        durable consumer with a checkpoint in the database (at-least-once, retries, dead
+        letters); ``await`` the :class:`DurableSubscription` to make sure it is registered.
+        ``transactional=True`` says the handler is ``async def h(event, tx)``: its writes
+        through ``tx`` and the checkpoint commit together.
         """
         parsed = EventPattern.parse(pattern)
         if not callable(handler):
             raise ValidationError("handler must be callable: async def handler(event) -> None")
+        if transactional is not True and transactional is not False:
+            raise ValidationError("transactional must be True or False")
         if consumer_id is None:
             if transactional:
                 raise ValidationError("a transactional handler needs a consumer_id")
-            return self._core.bus.subscribe(self._scope.tenant_id, parsed, handler)
+            _refuse_implicit_transaction(handler)
+            plain = cast(EventHandler, handler)  # not transactional: it takes the event only
+            return self._core.bus.subscribe(self._scope.tenant_id, parsed, plain)
         validate_id(consumer_id, "consumer_id")
         if start not in ("beginning", "now"):
             raise ValidationError("start must be 'beginning' or 'now'")
-        if transactional is None:
-            transactional = _takes_transaction(handler)
-        if transactional and not inspect.iscoroutinefunction(handler):
-            raise ValidationError("a transactional handler must be async: async def h(event, tx)")
+        if transactional:
+            if not inspect.iscoroutinefunction(handler):
+                raise ValidationError(
+                    "a transactional handler must be async: async def h(event, tx)"
+                )
+        else:
+            _refuse_implicit_transaction(handler)
         return ConsumerManager.of(self._core).subscribe(
             self._scope,
             consumer_id=consumer_id,
@@ -276,13 +322,23 @@ class EventsService(TenantService):
         )
 
 
-def _takes_transaction(handler: Handler) -> bool:
+def _refuse_implicit_transaction(handler: Callable[..., object]) -> None:
+    """The handler's kind is what the caller says (``transactional=``), never guessed; but a
+    handler that needs a second argument would fail on every event, so say so now."""
+    if _required_positional(handler) >= 2:
+        raise ValidationError(
+            "this handler takes (event, tx): subscribe it with consumer_id=... and "
+            "transactional=True, or make it take only the event"
+        )
+
+
+def _required_positional(handler: Callable[..., object]) -> int:
     try:
-        parameters = [
-            p
-            for p in inspect.signature(handler).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        parameters = inspect.signature(handler).parameters.values()
     except (TypeError, ValueError):
-        return False
-    return len(parameters) >= 2
+        return 1
+    return sum(
+        1
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    )
