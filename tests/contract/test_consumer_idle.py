@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import cowork
+from cowork.consumers import DurableSubscription
 from cowork.consumers import runner as runner_module
 from cowork.workflows.manager import WorkflowManager
 from tests.support.events import consumer_info, eventually, read_through, subscribe_fast
@@ -84,30 +85,34 @@ async def test_the_checkpoint_past_skipped_events_is_written_within_the_interval
     await sub.stop()
 
 
-async def test_stopping_writes_the_pending_checkpoint(rt: cowork.Runtime) -> None:
-    sub = await subscribe_fast(rt, "late", "order:*", lambda e: None, checkpoint_interval=3600)
+async def _owing_a_checkpoint(
+    rt: cowork.Runtime, consumer_id: str
+) -> tuple[DurableSubscription, int]:
+    """A consumer at the head of the log that skipped events and has not yet written the
+    checkpoint past them (its interval is an hour); returns it and the position it owes."""
+    sub = await subscribe_fast(rt, consumer_id, "order:*", lambda e: None, checkpoint_interval=3600)
     placed = await rt.events.publish("order:placed")
-    await eventually(lambda: _at(rt, "late", placed.position), what="checkpoint at the order")
+    await eventually(lambda: _at(rt, consumer_id, placed.position), what="checkpoint at order")
     skipped = [await rt.events.publish("invoice:sent", {"i": i}) for i in range(3)]
     await read_through(rt, skipped[-1])
     await sub.wait_until_caught_up(10)
-    assert (await consumer_info(rt, "late")).last_position == placed.position  # lazily kept
+    assert (await consumer_info(rt, consumer_id)).last_position == placed.position  # owed
+    return sub, skipped[-1].position
+
+
+async def test_stopping_writes_the_pending_checkpoint(rt: cowork.Runtime) -> None:
+    sub, owed = await _owing_a_checkpoint(rt, "late")
     await sub.stop()
-    assert (await consumer_info(rt, "late")).last_position == skipped[-1].position
+    assert (await consumer_info(rt, "late")).last_position == owed
 
 
 async def test_a_redrive_request_keeps_the_pending_checkpoint(rt: cowork.Runtime) -> None:
     """An operator's re-drive (of nothing parked here) must not drop the checkpoint the
     consumer owes for the events it skipped: it is still written when the consumer stops."""
-    sub = await subscribe_fast(rt, "kept", "order:*", lambda e: None, checkpoint_interval=3600)
-    placed = await rt.events.publish("order:placed")
-    await eventually(lambda: _at(rt, "kept", placed.position), what="checkpoint at the order")
-    skipped = [await rt.events.publish("invoice:sent", {"i": i}) for i in range(3)]
-    await read_through(rt, skipped[-1])
-    await sub.wait_until_caught_up(10)
+    sub, owed = await _owing_a_checkpoint(rt, "kept")
     assert await rt.consumers.redrive("kept") == 0
     await sub.stop()
-    assert (await consumer_info(rt, "kept")).last_position == skipped[-1].position
+    assert (await consumer_info(rt, "kept")).last_position == owed
 
 
 async def test_the_workflow_executor_sleeps_through_other_commits(rt: cowork.Runtime) -> None:

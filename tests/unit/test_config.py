@@ -7,7 +7,7 @@ of ``default_data_dir`` set ``HOME``/``XDG_DATA_HOME`` through monkeypatch.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,19 +20,10 @@ from hypothesis import strategies as st
 from cowork import config
 from cowork.config import Settings, default_data_dir, load_settings, redact_url, scrub
 from cowork.errors import ConfigError
+from tests.support.settings import config_error, load
 
 PASSWORD = "s3cr3t-Pa55"
 URL = f"postgresql://app:{PASSWORD}@db.example:5432/cowork?sslmode=require"
-
-
-def load(env: Mapping[str, str] | None = None, **kwargs: Any) -> Settings:
-    return load_settings(environ=dict(env or {}), **kwargs)
-
-
-def config_error(env: Mapping[str, str] | None = None, **kwargs: Any) -> str:
-    with pytest.raises(ConfigError) as info:
-        load(env, **kwargs)
-    return str(info.value)
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

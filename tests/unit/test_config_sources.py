@@ -19,20 +19,11 @@ import pytest
 from cowork import config
 from cowork.config import Settings, load_settings
 from cowork.errors import ConfigError
+from tests.support.settings import config_error, load
 
 PASSWORD = "pa55-w0rd-xyz"
 URL = f"postgresql://app:{PASSWORD}@db.example:5432/cowork?sslmode=require"
 REDACTED = "postgresql://app:***@db.example:5432/cowork?sslmode=require"
-
-
-def load(env: Mapping[str, str] | None = None, **kwargs: Any) -> Settings:
-    return load_settings(environ=dict(env or {}), **kwargs)
-
-
-def config_error(env: Mapping[str, str] | None = None, **kwargs: Any) -> str:
-    with pytest.raises(ConfigError) as info:
-        load(env, **kwargs)
-    return str(info.value)
 
 
 def config_file(tmp_path: Path, suffix: str, values: Mapping[str, Any]) -> Path:

@@ -20,10 +20,32 @@ if TYPE_CHECKING:
     from cowork.kernel.clock import DatabaseClock
     from cowork.kernel.core import Core
 
-__all__ = ["UnitOfWork", "open_transaction"]
+__all__ = ["CoreBound", "UnitOfWork", "open_transaction"]
 
 
-class UnitOfWork:
+class CoreBound:
+    """What a transition needs of the process around it, in a transaction or not: the
+    database's capabilities and clock, and the event limits its own events use."""
+
+    _core: Core
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the database can do (see :class:`~cowork.storage.port.Capabilities`)."""
+        return self._core.database.capabilities
+
+    @property
+    def clock(self) -> DatabaseClock:
+        """The database's clock as this process sees it (leases, timers)."""
+        return self._core.clock
+
+    @property
+    def truncating_event_policy(self) -> SanitizePolicy:
+        """The configured event limits with truncation on (the workflow engine's own events)."""
+        return self._core.truncating_event_policy
+
+
+class UnitOfWork(CoreBound):
     """A tenant-scoped transaction as the services see it: the database transaction, the
     tenant, and the events it has appended (published to in-process subscribers and
     consumers only after the commit). The runtime's ``TransactionContext`` adds the services
@@ -48,21 +70,6 @@ class UnitOfWork:
     @property
     def tenant_id(self) -> str:
         return self.scope.tenant_id
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the database can do (see :class:`~cowork.storage.port.Capabilities`)."""
-        return self._core.database.capabilities
-
-    @property
-    def clock(self) -> DatabaseClock:
-        """The database's clock as this process sees it (leases, timers)."""
-        return self._core.clock
-
-    @property
-    def truncating_event_policy(self) -> SanitizePolicy:
-        """The configured event limits with truncation on (the workflow engine's own events)."""
-        return self._core.truncating_event_policy
 
     def record_published(self, envelopes: list[EventEnvelope]) -> None:
         if self._parent is not None:  # a nested context publishes with its parent, in order

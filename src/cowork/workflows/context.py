@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from cowork.events.envelope import EventEnvelope
+from cowork.kernel.unit import CoreBound
 from cowork.storage.port import Capabilities, Transaction
 from cowork.tenancy import TenantScope
 
@@ -38,7 +39,7 @@ class TransitionContext(Protocol):
     def record_published(self, envelopes: list[EventEnvelope]) -> None: ...
 
 
-class DetachedContext:
+class DetachedContext(CoreBound):
     """A transition prepared outside a transaction, to be written in one trip
     (:meth:`~cowork.workflows.machine.Transition.save_statement`); reading the log (a wait's
     scan) needs a real one."""
@@ -47,18 +48,6 @@ class DetachedContext:
         self._core = core
         self.scope = scope
         self.published: list[EventEnvelope] = []
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._core.database.capabilities
-
-    @property
-    def clock(self) -> DatabaseClock:
-        return self._core.clock
-
-    @property
-    def truncating_event_policy(self) -> SanitizePolicy:
-        return self._core.truncating_event_policy
 
     @property
     def tx(self) -> Transaction:

@@ -183,16 +183,9 @@ class StepRunner:
         (it needs a transaction); else (True, the instance to run next here or None)."""
         detached = DetachedContext(self.core, self.scope)
         transition = Transition(detached, definition, claimed)
-        if outcome.error is None:
-            transition.merge_data(outcome.data)
-            transition.complete_step(
-                detail={"attempt": outcome.attempt, "worker": self.core.worker_id}
-            )
-            await transition.advance(scan=False)
-            if transition.current.status is InstanceStatus.WAITING:
-                return False, None  # the wait scans the log for events that passed
-        else:
-            record_attempt(transition, step, outcome.attempt, outcome.error)
+        await self._apply(transition, step, outcome, scan=False)
+        if outcome.error is None and transition.current.status is InstanceStatus.WAITING:
+            return False, None  # the wait scans the log for events that passed
         keep = self._runs_next(transition)
         if keep:
             transition.keep_lease(self.core.worker_id, self._lease_seconds)
@@ -216,15 +209,22 @@ class StepRunner:
         outcome: Outcome,
     ) -> WorkflowInstance | None:
         transition = Transition(tctx, definition, claimed)
+        await self._apply(transition, step, outcome, scan=True)
+        return await self._save(transition)
+
+    async def _apply(
+        self, transition: Transition, step: ActionStep, outcome: Outcome, *, scan: bool
+    ) -> None:
+        """The step's outcome on the instance: its result merged and the instance advanced
+        (``scan``: a wait reached next may read the log), or the failed attempt recorded."""
         if outcome.error is None:
             transition.merge_data(outcome.data)
             transition.complete_step(
                 detail={"attempt": outcome.attempt, "worker": self.core.worker_id}
             )
-            await transition.advance(scan=True)
+            await transition.advance(scan=scan)
         else:
             record_attempt(transition, step, outcome.attempt, outcome.error)
-        return await self._save(transition)
 
     async def _inline(
         self,
