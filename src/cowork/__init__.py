@@ -60,9 +60,10 @@ if TYPE_CHECKING:
     from cowork.events.envelope import EventEnvelope, NewEvent
     from cowork.migrations import MigrationReport
     from cowork.runtime import Runtime, open_runtime
+    from cowork.runtime.actions import ActionContext
     from cowork.runtime.events import EventsService
     from cowork.runtime.operator import Operator, open_operator
-    from cowork.runtime.transaction import ActionContext, TransactionContext
+    from cowork.runtime.transaction import TransactionContext
     from cowork.snapshots import Snapshot
     from cowork.snapshots.service import SnapshotsService
     from cowork.storage.port import Health
@@ -156,7 +157,7 @@ __all__ = [
 
 # name -> (module, attribute): what ``cowork.<name>`` resolves to on first access.
 _LAZY: dict[str, tuple[str, str]] = {
-    "ActionContext": ("cowork.runtime.transaction", "ActionContext"),
+    "ActionContext": ("cowork.runtime.actions", "ActionContext"),
     "ActionStep": ("cowork.workflows", "ActionStep"),
     "ArtifactDiff": ("cowork.blackboard", "ArtifactDiff"),
     "ArtifactVersion": ("cowork.blackboard", "ArtifactVersion"),

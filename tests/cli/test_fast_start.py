@@ -115,3 +115,21 @@ def test_help_lists_every_command_with_its_own_summary() -> None:
     assert set(shown) == set(COMMANDS)
     for name, text in shown.items():  # click shortens a long summary with "..."
         assert COMMANDS[name][1].startswith(text.removesuffix("...")), (name, text)
+
+
+def test_an_inspection_command_loads_only_the_services_it_uses(tmp_path: Path) -> None:
+    """`cowork workspace list` opens a runtime without a worker: it loads the workspaces
+    service and nothing of the workflow engine, the blackboard, snapshots or the PostgreSQL
+    driver (each costs milliseconds at every call; with bytecode cached the whole command took
+    0.24-0.30 s here, from 0.28-0.31 s when the runtime imported every service)."""
+    url = f"sqlite:///{tmp_path / 'cowork.db'}"
+    modules = imported_by("--database-url", url, "workspace", "list")
+    assert "cowork.workspaces.service" in modules
+    for unused in (
+        "cowork.workflows",
+        "cowork.blackboard",
+        "cowork.snapshots",
+        "psycopg",
+        "yaml",
+    ):
+        assert unused not in modules, f"`cowork workspace list` imported {unused}"

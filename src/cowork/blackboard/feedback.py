@@ -7,7 +7,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cowork.arguments import mapping_arg, string_list_arg, text_arg
+from cowork.blackboard.feedback_store import FeedbackStore
 from cowork.blackboard.records import Feedback, FeedbackComment, FeedbackSeverity, FeedbackStatus
+from cowork.blackboard.store import BlackboardStore
 from cowork.blackboard.validation import check_key, check_label
 from cowork.errors import NotFound, ValidationError
 from cowork.events.envelope import NewEvent
@@ -15,7 +17,6 @@ from cowork.ids import new_id
 from cowork.jsondoc import validate_document
 from cowork.kernel.service import TenantService, utcnow
 from cowork.kernel.unit import UnitOfWork
-from cowork.storage.port import Json
 from cowork.tenancy import validate_id
 from cowork.workspaces.service import WorkspacesService
 
@@ -73,25 +74,19 @@ class FeedbackOps(TenantService):
                 ctx, workspace_id, share=True
             )
             if artifact_key is not None:
-                entry = await ctx.tx.fetch_one(
-                    "entry_get",
-                    self._params(workspace_id=workspace_id, artifact_key=artifact_key),
-                )
-                if entry is None or entry["deleted"]:
+                entry = await BlackboardStore(ctx.tx, self._scope).entry(workspace_id, artifact_key)
+                if entry is None or entry.deleted:
                     raise NotFound(f"no artifact {artifact_key!r} in workspace {workspace_id!r}")
-            await ctx.tx.execute(
-                "feedback_insert",
-                self._params(
-                    feedback_id=feedback_id,
-                    workspace_id=workspace_id,
-                    artifact_key=artifact_key,
-                    author_id=actor,
-                    body=text,
-                    severity=level.value,
-                    tags=Json(tag_list),
-                    metadata=Json(meta),
-                    now=utcnow(),
-                ),
+            await self._feedback(ctx).insert(
+                feedback_id=feedback_id,
+                workspace_id=workspace_id,
+                artifact_key=artifact_key,
+                author_id=actor,
+                body=text,
+                severity=level,
+                tags=tag_list,
+                metadata=meta,
+                now=utcnow(),
             )
             feedback = await self._load(ctx, feedback_id)
             payload = {
@@ -122,10 +117,10 @@ class FeedbackOps(TenantService):
         validate_id(workspace_id, "workspace_id")
         validate_id(feedback_id, "feedback_id")
         async with self._transaction(read_only=True) as ctx:
-            row = await ctx.tx.fetch_one("feedback_get", self._params(feedback_id=feedback_id))
-        if row is None or row["workspace_id"] != workspace_id:
+            feedback = await self._feedback(ctx).get(feedback_id)
+        if feedback is None or feedback.workspace_id != workspace_id:
             return None
-        return Feedback.from_row(row)
+        return feedback
 
     async def list_feedback(
         self,
@@ -139,13 +134,9 @@ class FeedbackOps(TenantService):
             check_key(artifact_key)
         status_value = None if status is None else _status(status).value
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all(
-                "feedback_list",
-                self._params(
-                    workspace_id=workspace_id, artifact_key=artifact_key, status=status_value
-                ),
+            return await self._feedback(ctx).list(
+                workspace_id, artifact_key=artifact_key, status=status_value
             )
-        return [Feedback.from_row(r) for r in rows]
 
     async def update_feedback(
         self,
@@ -167,7 +158,7 @@ class FeedbackOps(TenantService):
         new_tags = None if tags is None else _tags(tags)
         async with self._transaction() as ctx:
             current, row_version = await self._locked(ctx, workspace_id, feedback_id)
-            updated = await self._store(
+            updated = await self._save(
                 ctx,
                 current,
                 row_version,
@@ -208,7 +199,7 @@ class FeedbackOps(TenantService):
                 body=text,
                 created_at=utcnow().isoformat(),
             )
-            updated = await self._store(
+            updated = await self._save(
                 ctx,
                 current,
                 row_version,
@@ -227,26 +218,27 @@ class FeedbackOps(TenantService):
             )
         return updated
 
+    def _feedback(self, ctx: UnitOfWork) -> FeedbackStore:
+        return FeedbackStore(ctx.tx, self._scope)
+
     async def _locked(
         self, ctx: UnitOfWork, workspace_id: str, feedback_id: str
     ) -> tuple[Feedback, int]:
         validate_id(feedback_id, "feedback_id")
-        row = await ctx.tx.fetch_one(
-            "feedback_get_for_update", self._params(feedback_id=feedback_id)
-        )
-        if row is None or row["workspace_id"] != workspace_id:
+        found = await self._feedback(ctx).locked(feedback_id)
+        if found is None or found[0].workspace_id != workspace_id:
             raise NotFound(
                 f"no feedback thread {feedback_id!r} in workspace {workspace_id!r} "
                 f"(tenant {self.tenant_id!r})"
             )
-        return Feedback.from_row(row), row["row_version"]
+        return found
 
     async def _load(self, ctx: UnitOfWork, feedback_id: str) -> Feedback:
-        row = await ctx.tx.fetch_one("feedback_get", self._params(feedback_id=feedback_id))
-        assert row is not None
-        return Feedback.from_row(row)
+        feedback = await self._feedback(ctx).get(feedback_id)
+        assert feedback is not None
+        return feedback
 
-    async def _store(
+    async def _save(
         self,
         ctx: UnitOfWork,
         current: Feedback,
@@ -257,17 +249,14 @@ class FeedbackOps(TenantService):
         tags: builtins.list[str],
         comments: builtins.list[dict[str, Any]],
     ) -> Feedback:
-        await ctx.tx.execute(
-            "feedback_update",
-            self._params(
-                feedback_id=current.feedback_id,
-                status=status.value,
-                severity=severity.value,
-                tags=Json(tags),
-                comments=Json(comments),
-                now=utcnow(),
-                row_version=row_version,
-            ),
+        await self._feedback(ctx).update(
+            current.feedback_id,
+            status=status,
+            severity=severity,
+            tags=tags,
+            comments=comments,
+            now=utcnow(),
+            row_version=row_version,
         )
         return await self._load(ctx, current.feedback_id)
 

@@ -18,7 +18,11 @@ __all__ = [
     "FeedbackComment",
     "FeedbackSeverity",
     "FeedbackStatus",
+    "Operation",
 ]
+
+# How a version came about (the ``operation`` of its history row).
+Operation = Literal["create", "update", "rollback", "delete", "recreate", "restore"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +71,7 @@ class ArtifactVersion:
     artifact_type: str
     actor: str
     payload: Any
-    operation: Literal["create", "update", "rollback", "delete", "recreate", "restore"]
+    operation: Operation
     deleted: bool
     based_on: int | None
     created_at: datetime

@@ -8,11 +8,12 @@ current row and a new history row are written, and the catalogue events are appe
 from __future__ import annotations
 
 import builtins
-from typing import Any, Literal
+from typing import Any
 
 from cowork.blackboard.diff import json_diff
 from cowork.blackboard.feedback import FeedbackOps
-from cowork.blackboard.records import ArtifactDiff, ArtifactVersion, BlackboardEntry
+from cowork.blackboard.records import ArtifactDiff, ArtifactVersion, BlackboardEntry, Operation
+from cowork.blackboard.store import BlackboardStore
 from cowork.blackboard.validation import check_expected_version, check_key, check_label
 from cowork.errors import (
     NotFound,
@@ -26,14 +27,12 @@ from cowork.ids import new_id
 from cowork.jsondoc import validate_document
 from cowork.kernel.service import utcnow
 from cowork.kernel.unit import UnitOfWork
-from cowork.storage.port import Json
 from cowork.tenancy import validate_id
 from cowork.workspaces.records import WorkspaceStatus
 from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["BlackboardService"]
 
-Operation = Literal["create", "update", "rollback", "delete", "recreate", "restore"]
 _RETRIES = 3
 
 
@@ -94,23 +93,18 @@ class BlackboardService(FeedbackOps):
             raise ValidationError(f"to_version must be a positive integer, got {to_version!r}")
 
         async def work(ctx: UnitOfWork) -> BlackboardEntry:
-            old = await ctx.tx.fetch_one(
-                "version_get",
-                self._params(
-                    workspace_id=workspace_id, artifact_key=artifact_key, version=to_version
-                ),
-            )
+            old = await self._entries(ctx).version(workspace_id, artifact_key, to_version)
             if old is None:
                 raise NotFound(f"artifact {artifact_key!r} has no version {to_version}")
-            if old["deleted"]:
+            if old.deleted:
                 raise ValidationError(f"version {to_version} of {artifact_key!r} is a deletion")
             return await self._write(
                 ctx,
                 workspace_id,
                 artifact_key,
-                payload=old["payload"],
+                payload=old.payload,
                 actor=actor,
-                artifact_type=old["artifact_type"],
+                artifact_type=old.artifact_type,
                 expected=expected,
                 operation="rollback",
                 based_on=to_version,
@@ -179,10 +173,11 @@ class BlackboardService(FeedbackOps):
         if self._bound is not None:
             return None
         async with self._transaction() as ctx:
-            row = await ctx.tx.fetch_one(
-                "entry_get", self._params(workspace_id=workspace_id, artifact_key=artifact_key)
-            )
-        return None if row is None or row["deleted"] else int(row["version"])
+            entry = await self._entries(ctx).entry(workspace_id, artifact_key)
+        return None if entry is None or entry.deleted else int(entry.version)
+
+    def _entries(self, ctx: UnitOfWork) -> BlackboardStore:
+        return BlackboardStore(ctx.tx, self._scope)
 
     async def _write(
         self,
@@ -206,39 +201,34 @@ class BlackboardService(FeedbackOps):
                 current=workspace.status.value,
                 action="write",
             )
-        keys = self._params(workspace_id=workspace_id, artifact_key=artifact_key)
-        row = await ctx.tx.fetch_one("entry_get_for_update", keys)
-        live = row is not None and not row["deleted"]
-        current = int(row["version"]) if live and row is not None else None
+        store = self._entries(ctx)
+        row = await store.entry_for_update(workspace_id, artifact_key)
+        current = int(row.version) if row is not None and not row.deleted else None
         self._check_expected(artifact_key, expected, current, operation)
         if row is None:
             version, artifact_id = 1, new_id()
             op: Operation = operation or "create"
         else:
-            version, artifact_id = int(row["version"]) + 1, row["artifact_id"]
-            op = operation or ("recreate" if row["deleted"] else "update")
-        deleted = op == "delete"
-        kind = artifact_type if artifact_type is not None else (row or {}).get("artifact_type")
-        values = {
-            **keys,
-            "artifact_id": artifact_id,
-            "artifact_type": kind or "document",
-            "source": actor,
-            "payload": Json(payload),
-            "version": version,
-            "deleted": deleted,
-            "now": utcnow(),
-        }
-        if row is None:
-            await ctx.tx.execute("entry_insert", values)
-        else:
-            await ctx.tx.execute("entry_update", {**values, "previous_version": row["version"]})
-        await ctx.tx.execute(
-            "version_insert", {**values, "operation": op, "based_on": based_on or current}
+            version, artifact_id = int(row.version) + 1, row.artifact_id
+            op = operation or ("recreate" if row.deleted else "update")
+        if artifact_type is None:  # a deletion keeps the type
+            artifact_type = None if row is None else row.artifact_type
+        await store.write(
+            workspace_id=workspace_id,
+            artifact_key=artifact_key,
+            artifact_id=artifact_id,
+            artifact_type=artifact_type or "document",
+            actor=actor,
+            payload=payload,
+            version=version,
+            deleted=op == "delete",
+            now=utcnow(),
+            previous_version=None if row is None else row.version,
+            operation=op,
+            based_on=based_on or current,
         )
-        stored = await ctx.tx.fetch_one("entry_get", keys)
-        assert stored is not None
-        entry = BlackboardEntry.from_row(stored)
+        entry = await store.entry(workspace_id, artifact_key)
+        assert entry is not None
         await self._emit(ctx, self._events(entry, op, previous=current, based_on=based_on))
         return entry
 
@@ -300,33 +290,24 @@ class BlackboardService(FeedbackOps):
         validate_id(workspace_id, "workspace_id")
         check_key(artifact_key)
         async with self._transaction(read_only=True) as ctx:
-            row = await ctx.tx.fetch_one(
-                "entry_get", self._params(workspace_id=workspace_id, artifact_key=artifact_key)
-            )
-        if row is None or (row["deleted"] and not include_deleted):
+            entry = await self._entries(ctx).entry(workspace_id, artifact_key)
+        if entry is None or (entry.deleted and not include_deleted):
             return None
-        return BlackboardEntry.from_row(row)
+        return entry
 
     async def list(
         self, workspace_id: str, *, include_deleted: bool = False
     ) -> builtins.list[BlackboardEntry]:
         validate_id(workspace_id, "workspace_id")
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all(
-                "entry_list",
-                self._params(workspace_id=workspace_id, include_deleted=include_deleted),
-            )
-        return [BlackboardEntry.from_row(r) for r in rows]
+            return await self._entries(ctx).entries(workspace_id, include_deleted=include_deleted)
 
     async def history(self, workspace_id: str, artifact_key: str) -> builtins.list[ArtifactVersion]:
         """Every version, oldest first, tombstones included."""
         validate_id(workspace_id, "workspace_id")
         check_key(artifact_key)
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all(
-                "version_list", self._params(workspace_id=workspace_id, artifact_key=artifact_key)
-            )
-        return [ArtifactVersion.from_row(r) for r in rows]
+            return await self._entries(ctx).versions(workspace_id, artifact_key)
 
     async def get_version(
         self, workspace_id: str, artifact_key: str, version: int
@@ -336,11 +317,7 @@ class BlackboardService(FeedbackOps):
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ValidationError(f"version must be a positive integer, got {version!r}")
         async with self._transaction(read_only=True) as ctx:
-            row = await ctx.tx.fetch_one(
-                "version_get",
-                self._params(workspace_id=workspace_id, artifact_key=artifact_key, version=version),
-            )
-        return None if row is None else ArtifactVersion.from_row(row)
+            return await self._entries(ctx).version(workspace_id, artifact_key, version)
 
     async def diff(
         self, workspace_id: str, artifact_key: str, from_version: int, to_version: int

@@ -21,7 +21,7 @@ from cowork.consumers.lease import ConsumerLease, LeaseLost
 from cowork.consumers.options import ConsumerOptions
 from cowork.errors import PersistenceUnavailable
 from cowork.events.envelope import EventEnvelope
-from cowork.events.log import envelope_from_row
+from cowork.events.log import event_at_position
 from cowork.kernel.core import Core
 from cowork.kernel.unit import open_transaction
 from cowork.logs import describe_error
@@ -113,22 +113,15 @@ class Delivery:
 
     async def redrive(self) -> None:
         """Deliver again the parked events that are due for a re-drive."""
-        async with self.core.database.transaction(
-            tenant_id=self.scope.tenant_id, appends=False
-        ) as tx:
-            due = await tx.fetch_all("parked_due_redrive", self._lease.params(limit=_REDRIVE_BATCH))
-            rows = [
-                await tx.fetch_one(
-                    "event_get_by_position",
-                    {"tenant_id": self.scope.tenant_id, "position": r["position"]},
-                )
-                for r in due
-            ]
-        for row in rows:
-            if row is None or self._stop.is_set():
+        tenant_id = self.scope.tenant_id
+        async with self.core.database.transaction(tenant_id=tenant_id, appends=False) as tx:
+            due = await self._lease.store(tx).due_redrive(self.consumer_id, limit=_REDRIVE_BATCH)
+            events = [await event_at_position(tx, tenant_id, position) for position in due]
+        for envelope in events:
+            if envelope is None or self._stop.is_set():
                 continue
             self._lease.check()
-            await self.deliver(envelope_from_row(row), checkpoint=False)
+            await self.deliver(envelope, checkpoint=False)
 
     async def _call_plain(self, envelope: EventEnvelope) -> None:
         if self._is_async:
@@ -144,7 +137,7 @@ class Delivery:
         if checkpoint:
             await self._lease.save_checkpoint_in(tx, envelope.cursor)
         else:
-            await tx.execute("parked_resolve", self._lease.params(position=envelope.position))
+            await self._lease.store(tx).resolve(self.consumer_id, envelope.position)
 
     async def _park(
         self,
@@ -158,14 +151,12 @@ class Delivery:
         async with self.core.database.transaction(
             tenant_id=self.scope.tenant_id, appends=False
         ) as tx:
-            await tx.execute(
-                "parked_upsert",
-                self._lease.params(
-                    position=envelope.position,
-                    event_id=envelope.event_id,
-                    attempts=attempts,
-                    last_error=message[:4000],
-                ),
+            await self._lease.store(tx).park(
+                self.consumer_id,
+                position=envelope.position,
+                event_id=envelope.event_id,
+                attempts=attempts,
+                last_error=message[:4000],
             )
             if checkpoint:
                 await self._lease.save_checkpoint_in(tx, envelope.cursor)

@@ -13,16 +13,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from cowork.consumers.options import ConsumerOptions
+from cowork.consumers.records import ConsumerCheckpoint
+from cowork.consumers.store import ConsumerStore, Holder
 from cowork.errors import CoworkError, ValidationError
 from cowork.events.log import START, Cursor, head_cursor
 from cowork.events.patterns import EventPattern
 from cowork.kernel.core import Core
 from cowork.kernel.lease import keep_lease
-from cowork.storage.port import Row, Transaction
+from cowork.storage.port import Transaction
 from cowork.tenancy import TenantScope
 
 __all__ = ["ConsumerLease", "LeaseLost"]
@@ -47,17 +48,14 @@ class ConsumerLease:
         self.unsaved = False  # the cursor moved past skipped events; checkpoint not yet saved
         self.saved_at = 0.0  # monotonic time of the last checkpoint write
 
-    def params(self, **extra: Any) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        return {
-            "tenant_id": self.scope.tenant_id,
-            "consumer_id": self.consumer_id,
-            "owner": self.core.worker_id,
-            "ttl": self.options.lease_ttl,
-            "now": now,
-            "expires": now + timedelta(seconds=self.options.lease_ttl),
-            **extra,
-        }
+    @property
+    def holder(self) -> Holder:
+        """This process as the lease's holder."""
+        return Holder(owner=self.core.worker_id, ttl=self.options.lease_ttl)
+
+    def store(self, tx: Transaction) -> ConsumerStore:
+        """The tenant's consumer rows, in ``tx``."""
+        return ConsumerStore(tx, self.scope.tenant_id)
 
     def check(self) -> None:
         if self.lost:
@@ -72,27 +70,25 @@ class ConsumerLease:
             start = START
             if start_at == "now":
                 start = await head_cursor(tx, self.scope.tenant_id)
-            await tx.execute(
-                "consumer_register",
-                self.params(pattern=pattern.text, after_tx=start[0], after_position=start[1]),
-            )
-            row = await tx.fetch_one("consumer_get", self.params())
+            store = self.store(tx)
+            await store.register(self.consumer_id, pattern=pattern.text, start=start)
+            row = await store.get(self.consumer_id)
         assert row is not None
-        if row["pattern"] != pattern.text:
+        if row.pattern != pattern.text:
             raise ValidationError(
-                f"consumer {self.consumer_id!r} exists with pattern {row['pattern']!r}, not "
+                f"consumer {self.consumer_id!r} exists with pattern {row.pattern!r}, not "
                 f"{pattern.text!r}; a consumer's pattern is part of its identity: call "
                 f"rt.consumers.reset({self.consumer_id!r}, pattern=...) to change it"
             )
 
-    async def acquire(self) -> Row | None:
+    async def acquire(self) -> ConsumerCheckpoint | None:
         """Take the lease if it is free or expired: the row (its pattern, checkpoint and
         generation), or None when another process holds it. The holder then calls
         :meth:`held` once it has checked the row."""
         async with self.core.database.transaction(
             tenant_id=self.scope.tenant_id, appends=False
         ) as tx:
-            return await tx.fetch_one("consumer_acquire", self.params())
+            return await self.store(tx).acquire(self.consumer_id, self.holder)
 
     def held(self, generation: int) -> None:
         """The lease acquired: checkpoint writes are fenced by ``generation`` from now on."""
@@ -105,7 +101,7 @@ class ConsumerLease:
             async with self.core.database.transaction(
                 tenant_id=self.scope.tenant_id, appends=False
             ) as tx:
-                await tx.execute("consumer_release", self.params())
+                await self.store(tx).release(self.consumer_id, self.holder)
 
     async def heartbeat(self) -> None:
         """Renew the lease until cancelled; when it is lost, mark it (the holder stops at its
@@ -117,7 +113,7 @@ class ConsumerLease:
         async with self.core.database.transaction(
             tenant_id=self.scope.tenant_id, appends=False
         ) as tx:
-            return await tx.execute("consumer_heartbeat", self.params()) > 0
+            return await self.store(tx).heartbeat(self.consumer_id, self.holder)
 
     def _renew_failed(self, exc: CoworkError) -> None:
         _log.warning("consumer %r heartbeat failed: %s", self.consumer_id, exc)
@@ -133,10 +129,9 @@ class ConsumerLease:
         LeaseLost when the fence refuses it."""
         self.unsaved = False
         self.saved_at = time.monotonic()
-        moved = await tx.execute(
-            "consumer_checkpoint",
-            self.params(after_tx=cursor[0], after_position=cursor[1], generation=self.generation),
+        moved = await self.store(tx).checkpoint(
+            self.consumer_id, self.holder, cursor=cursor, generation=self.generation
         )
-        if moved == 0:
+        if not moved:
             self.lost = True
             raise LeaseLost

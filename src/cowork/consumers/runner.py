@@ -199,18 +199,18 @@ class ConsumerRunner:
         await self._lease.release()
 
     async def _acquire(self) -> bool:
-        row = await self._lease.acquire()
-        self.lease_elsewhere = row is None
+        held = await self._lease.acquire()
+        self.lease_elsewhere = held is None
         self._progress.set()
-        if row is None:
+        if held is None:
             return False
-        if row["pattern"] != self.pattern.text:
+        if held.pattern != self.pattern.text:
             raise ValidationError(
-                f"consumer {self.consumer_id!r} was reset to pattern {row['pattern']!r}; "
+                f"consumer {self.consumer_id!r} was reset to pattern {held.pattern!r}; "
                 "this process subscribed with another pattern and stops"
             )
-        self._cursor = (row["last_tx_id"], row["last_position"])
-        self._lease.held(row["generation"])
+        self._cursor = held.cursor
+        self._lease.held(held.generation)
         self.holding = True
         return True
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from cowork.runtime import Runtime
-from cowork.runtime.transaction import ActionContext, TransactionContext
+from cowork.runtime.actions import ActionContext
+from cowork.runtime.transaction import TransactionContext
 
 MARKER_ENV = "COWORK_DEMO_MARKER"
 PUBLISH_SECONDS = 2.0

@@ -22,7 +22,7 @@ from cowork.events.sanitize import (
     sanitize_object_encoded,
 )
 from cowork.ids import new_id
-from cowork.storage.port import Json, JsonText, Pending, Row, Transaction
+from cowork.storage.port import Database, Json, JsonText, Pending, Row, Transaction
 from cowork.tenancy import validate_id, validate_limit
 
 __all__ = [
@@ -30,9 +30,12 @@ __all__ = [
     "Cursor",
     "PendingAppend",
     "PreparedEvent",
+    "append_alone",
     "append_events",
+    "count_events",
     "cursor_of_position",
     "envelope_from_row",
+    "event_at_position",
     "existing_events",
     "head_cursor",
     "prepare_and_append",
@@ -187,6 +190,17 @@ async def append_events(
     return await (await submit_append(tx, tenant_id, events)).finish()
 
 
+async def append_alone(
+    database: Database, tenant_id: str, event: PreparedEvent, now: datetime
+) -> EventEnvelope | None:
+    """Append one event in a transaction of its own (one round trip on PostgreSQL): its
+    envelope, or None when its id was stored before. After-commit work is the caller's."""
+    rows = await database.run_alone(
+        "event_append_alone", event.params(tenant_id, now), tenant_id=tenant_id
+    )
+    return event.envelope(tenant_id, rows[0]) if rows else None
+
+
 async def prepare_and_append(
     tx: Transaction,
     tenant_id: str,
@@ -325,6 +339,20 @@ async def existing_events(
         "event_get_by_ids", {"tenant_id": tenant_id, "event_ids": Json(sorted(set(event_ids)))}
     )
     return {r["event_id"]: envelope_from_row(r) for r in rows}
+
+
+async def event_at_position(tx: Transaction, tenant_id: str, position: int) -> EventEnvelope | None:
+    """The stored event at ``position``, if any."""
+    row = await tx.fetch_one(
+        "event_get_by_position", {"tenant_id": tenant_id, "position": position}
+    )
+    return None if row is None else envelope_from_row(row)
+
+
+async def count_events(tx: Transaction, tenant_id: str) -> int:
+    """How many events the tenant's log holds."""
+    row = await tx.fetch_one("event_count", {"tenant_id": tenant_id})
+    return 0 if row is None else int(row["n"])
 
 
 async def read_events(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from cowork.kernel.database_store import database_time
 from cowork.storage.port import Database
 
 __all__ = ["DatabaseClock"]
@@ -37,10 +38,9 @@ class DatabaseClock:
         """Measure the offset: the server's clock against the midpoint of the round trip."""
         before = time.time()
         async with database.transaction(tenant_id=None, read_only=True) as tx:
-            row = await tx.fetch_one("database_clock")
+            server = await database_time(tx)
         after = time.time()
         self._synced_at = time.monotonic()
-        server = None if row is None else row["now"]
-        if isinstance(server, datetime):
+        if server is not None:
             local = datetime.fromtimestamp((before + after) / 2, UTC)
             self.offset = server.astimezone(UTC) - local

@@ -19,6 +19,8 @@ from cowork.events.log import (
     START,
     Cursor,
     PreparedEvent,
+    append_alone,
+    count_events,
     cursor_of_position,
     existing_events,
     prepare_and_append,
@@ -27,6 +29,7 @@ from cowork.events.log import (
     read_events_before,
 )
 from cowork.events.patterns import EventPattern
+from cowork.kernel.database_store import horizon_holders
 from cowork.kernel.service import TenantService, utcnow
 from cowork.storage.port import HorizonHolder
 from cowork.tenancy import validate_id, validate_limit
@@ -117,11 +120,8 @@ class EventsService(TenantService):
     async def _publish_alone(self, event: PreparedEvent) -> EventEnvelope:
         """The hot path: one event, its own transaction, one round trip on PostgreSQL."""
         tenant = self._scope.tenant_id
-        rows = await self._core.database.run_alone(
-            "event_append_alone", event.params(tenant, utcnow()), tenant_id=tenant
-        )
-        if rows:
-            envelope = event.envelope(tenant, rows[0])
+        envelope = await append_alone(self._core.database, tenant, event, utcnow())
+        if envelope is not None:
             self._core.committed(tenant, [envelope])
             return envelope
         # The id was stored before (idempotent publish): answer with the original.
@@ -195,8 +195,7 @@ class EventsService(TenantService):
     async def count(self) -> int:
         """How many events this tenant's log holds."""
         async with self._transaction(read_only=True) as ctx:
-            row = await ctx.tx.fetch_one("event_count", {"tenant_id": self._scope.tenant_id})
-        return 0 if row is None else int(row["n"])
+            return await count_events(ctx.tx, self._scope.tenant_id)
 
     async def horizon_holders(self, *, min_age_seconds: float = 5.0) -> list[HorizonHolder]:
         """Open transactions that have held this tenant's read horizon back for at least
@@ -211,22 +210,9 @@ class EventsService(TenantService):
         # The cross-tenant scope and the connecting role: pg_stat_activity shows the age of
         # this role's own sessions (the tenant role that RLS switches to would see none).
         async with self._core.database.transaction(tenant_id=None, read_only=True) as tx:
-            rows = await tx.fetch_all(
-                "horizon_holders",
-                {"tenant_id": self._scope.tenant_id, "min_age": float(min_age_seconds)},
+            return await horizon_holders(
+                tx, self._scope.tenant_id, min_age_seconds=float(min_age_seconds)
             )
-        return [
-            HorizonHolder(
-                pid=int(r["pid"]),
-                xid=int(r["xid"]),
-                scope=str(r["scope"]),
-                started_at=r["xact_start"],
-                age_seconds=None if r["age_seconds"] is None else float(r["age_seconds"]),
-                application_name=r["application_name"],
-                state=r["state"],
-            )
-            for r in rows
-        ]
 
     async def iterate(
         self, *, after: int | EventEnvelope | None = None, page_size: int = 500

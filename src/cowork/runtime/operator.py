@@ -22,6 +22,7 @@ from cowork.closing import AsyncClosing
 from cowork.config import SecretProvider, Settings
 from cowork.errors import RuntimeClosed
 from cowork.kernel.core import Core
+from cowork.kernel.database_store import known_tenants
 from cowork.runtime.runtime import Runtime, connect_core
 from cowork.tenancy import TenantScope, validate_id
 from cowork.workflows.manager import WorkflowManager
@@ -53,8 +54,7 @@ class Operator(AsyncClosing):
         """Every tenant with events in the database, in id order (a cross-tenant read)."""
         core = self._open_core()
         async with core.database.transaction(tenant_id=None, read_only=True) as tx:
-            rows = await tx.fetch_all("tenants_known")
-        return [r["tenant_id"] for r in rows]
+            return await known_tenants(tx)
 
     def runtime(self, tenant_id: str | None = None, *, owner_id: str | None = None) -> Runtime:
         """A runtime acting for ``tenant_id`` (the configured tenant when None), sharing this

@@ -19,12 +19,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cowork.blackboard.service import BlackboardService
 from cowork.closing import AsyncClosing
 from cowork.config import SecretProvider, Settings, load_settings
-from cowork.consumers.service import ConsumersService
 from cowork.errors import (
     ConfigError,
     CoworkError,
@@ -34,17 +32,21 @@ from cowork.errors import (
     SchemaNotReady,
 )
 from cowork.kernel.core import Core
+from cowork.kernel.database_store import event_log_distributed
 from cowork.migrations import MigrationReport, migrate
 from cowork.runtime.events import EventsService
 from cowork.runtime.factory import create_database
 from cowork.runtime.transaction import TransactionContext, install, open_context
-from cowork.snapshots.service import SnapshotsService
 from cowork.storage.port import Database, Health
 from cowork.storage.sqlite import SqliteDatabase
 from cowork.tenancy import TenantScope
-from cowork.workflows.manager import WorkflowManager
-from cowork.workflows.service import WorkflowsService
-from cowork.workspaces.service import WorkspacesService
+
+if TYPE_CHECKING:  # the services are imported on first use: a command loads what it uses
+    from cowork.blackboard.service import BlackboardService
+    from cowork.consumers.service import ConsumersService
+    from cowork.snapshots.service import SnapshotsService
+    from cowork.workflows.service import WorkflowsService
+    from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["HORIZON_WARN_SECONDS", "Runtime", "open_runtime"]
 
@@ -127,6 +129,8 @@ class Runtime(AsyncClosing):
         With the embedded worker, the tenant's workflow engine starts in the background."""
         scope = TenantScope(tenant_id, owner_id or self._scope.owner_id)
         core = self._open_core()
+        from cowork.workflows.manager import WorkflowManager
+
         if core.run_worker and WorkflowManager.of(core).running(tenant_id) is None:
             task = asyncio.get_running_loop().create_task(WorkflowManager.of(core).engine(scope))
             task.add_done_callback(_log_engine_failure)
@@ -149,6 +153,8 @@ class Runtime(AsyncClosing):
     def consumers(self) -> ConsumersService:
         """Inspect and operate durable consumers (list, parked, redrive, reset)."""
         if self._consumers is None:
+            from cowork.consumers.service import ConsumersService
+
             self._consumers = ConsumersService(self._open_core(), self._scope)
         return self._consumers
 
@@ -156,6 +162,8 @@ class Runtime(AsyncClosing):
     def workspaces(self) -> WorkspacesService:
         """Workspace lifecycle, members and metadata."""
         if self._workspaces is None:
+            from cowork.workspaces.service import WorkspacesService
+
             self._workspaces = WorkspacesService(self._open_core(), self._scope)
         return self._workspaces
 
@@ -163,6 +171,8 @@ class Runtime(AsyncClosing):
     def blackboard(self) -> BlackboardService:
         """Versioned artifacts and feedback threads."""
         if self._blackboard is None:
+            from cowork.blackboard.service import BlackboardService
+
             self._blackboard = BlackboardService(self._open_core(), self._scope)
         return self._blackboard
 
@@ -170,6 +180,8 @@ class Runtime(AsyncClosing):
     def snapshots(self) -> SnapshotsService:
         """Workspace snapshots and restore."""
         if self._snapshots is None:
+            from cowork.snapshots.service import SnapshotsService
+
             self._snapshots = SnapshotsService(self._open_core(), self._scope)
         return self._snapshots
 
@@ -177,6 +189,8 @@ class Runtime(AsyncClosing):
     def workflows(self) -> WorkflowsService:
         """Workflow definitions, actions and instances."""
         if self._workflows is None:
+            from cowork.workflows.service import WorkflowsService
+
             self._workflows = WorkflowsService(self._open_core(), self._scope)
         return self._workflows
 
@@ -229,13 +243,8 @@ async def refuse_distributed_event_log(db: Database) -> None:
     """Fail closed on an event log distributed by Citus: its commit order rests on
     transaction ids and locks of one node (docs/operations.md says what breaks)."""
     async with db.transaction(tenant_id=None, read_only=True) as tx:
-        citus = await tx.fetch_one("citus_installed")
-        distributed = (
-            await tx.fetch_one("event_log_distributed")
-            if citus is not None and citus["present"]
-            else None
-        )
-    if distributed is not None and distributed["present"]:
+        distributed = await event_log_distributed(tx)
+    if distributed:
         raise ConfigError(
             "cowork_event_log is distributed by Citus, which this version does not support: "
             "its commit-order reads rely on one node's transaction ids and locks, so events "
@@ -271,8 +280,15 @@ async def open_runtime(
         **config,
     )
     runtime = Runtime(core, scope)
+    if not worker:
+        # No worker here: the tenant's workflow engine (built-in definitions, the definition
+        # cache) starts when this process first uses rt.workflows; a command that only reads
+        # workspaces or events never loads it.
+        return runtime
+    from cowork.workflows.manager import WorkflowManager
+
     try:
-        # Built-ins registered; the worker starts if asked.
+        # Built-ins registered and the worker started.
         await WorkflowManager.of(core).engine(scope)
     except BaseException:
         await core.close()

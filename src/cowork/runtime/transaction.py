@@ -12,19 +12,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeAlias
+from typing import TYPE_CHECKING
 
-from cowork.blackboard.service import BlackboardService
 from cowork.kernel.core import Core
 from cowork.kernel.unit import UnitOfWork, open_transaction
-from cowork.runtime.events import EventsService
-from cowork.snapshots.service import SnapshotsService
 from cowork.tenancy import TenantScope
-from cowork.workflows.actions import ActionContext as _ActionContext
-from cowork.workflows.service import WorkflowsService
-from cowork.workspaces.service import WorkspacesService
 
-__all__ = ["ActionContext", "TransactionContext", "install", "open_context"]
+if TYPE_CHECKING:  # imported on first use, like the runtime's services
+    from cowork.blackboard.service import BlackboardService
+    from cowork.runtime.events import EventsService
+    from cowork.snapshots.service import SnapshotsService
+    from cowork.workflows.service import WorkflowsService
+    from cowork.workspaces.service import WorkspacesService
+
+__all__ = ["TransactionContext", "install", "open_context"]
 
 
 class TransactionContext(UnitOfWork):
@@ -32,28 +33,34 @@ class TransactionContext(UnitOfWork):
 
     @property
     def events(self) -> EventsService:
+        from cowork.runtime.events import EventsService
+
         return EventsService(self._core, self.scope, bound=self)
 
     @property
     def workspaces(self) -> WorkspacesService:
+        from cowork.workspaces.service import WorkspacesService
+
         return WorkspacesService(self._core, self.scope, bound=self)
 
     @property
     def blackboard(self) -> BlackboardService:
+        from cowork.blackboard.service import BlackboardService
+
         return BlackboardService(self._core, self.scope, bound=self)
 
     @property
     def snapshots(self) -> SnapshotsService:
+        from cowork.snapshots.service import SnapshotsService
+
         return SnapshotsService(self._core, self.scope, bound=self)
 
     @property
     def workflows(self) -> WorkflowsService:
         """``tx.workflows.start(...)``: a start that commits or rolls back with the rest."""
+        from cowork.workflows.service import WorkflowsService
+
         return WorkflowsService(self._core, self.scope, bound=self)
-
-
-# What an action handler receives, with ``ctx.tx`` typed as the runtime's transaction.
-ActionContext: TypeAlias = _ActionContext[TransactionContext]
 
 
 def install(core: Core) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from cowork.blackboard.feedback_store import FeedbackStore
 from cowork.blackboard.records import FeedbackStatus
 from cowork.blackboard.service import BlackboardService
+from cowork.blackboard.store import BlackboardStore
 from cowork.blackboard.validation import check_label
 from cowork.errors import NotFound, WorkspaceNotActive
 from cowork.events.envelope import NewEvent
@@ -19,14 +21,14 @@ from cowork.ids import new_id
 from cowork.kernel.service import TenantService, utcnow
 from cowork.kernel.unit import UnitOfWork
 from cowork.snapshots.records import Snapshot
-from cowork.storage.port import Json
+from cowork.snapshots.store import SnapshotStore
 from cowork.tenancy import validate_id
 from cowork.workspaces.records import WorkspaceStatus
 from cowork.workspaces.service import WorkspacesService
 
 __all__ = ["SnapshotsService"]
 
-_OPEN_FEEDBACK = (FeedbackStatus.PENDING.value, FeedbackStatus.IN_PROGRESS.value)
+_OPEN_FEEDBACK = (FeedbackStatus.PENDING, FeedbackStatus.IN_PROGRESS)
 
 
 class SnapshotsService(TenantService):
@@ -41,12 +43,11 @@ class SnapshotsService(TenantService):
             workspace, _ = await WorkspacesService(self._core, self._scope, bound=ctx).locked(
                 ctx, workspace_id, share=True
             )
-            entries = await ctx.tx.fetch_all(
-                "entry_list", self._params(workspace_id=workspace_id, include_deleted=False)
+            entries = await BlackboardStore(ctx.tx, self._scope).entries(
+                workspace_id, include_deleted=False
             )
-            feedback = await ctx.tx.fetch_all(
-                "feedback_list",
-                self._params(workspace_id=workspace_id, artifact_key=None, status=None),
+            feedback = await FeedbackStore(ctx.tx, self._scope).list(
+                workspace_id, artifact_key=None, status=None
             )
             content = {
                 "workspace": {
@@ -60,38 +61,35 @@ class SnapshotsService(TenantService):
                 "members": list(workspace.members),
                 "artifacts": [
                     {
-                        "artifactKey": e["artifact_key"],
-                        "artifactId": e["artifact_id"],
-                        "artifactType": e["artifact_type"],
-                        "actor": e["source"],
-                        "version": e["version"],
-                        "payload": e["payload"],
+                        "artifactKey": e.artifact_key,
+                        "artifactId": e.artifact_id,
+                        "artifactType": e.artifact_type,
+                        "actor": e.actor,
+                        "version": e.version,
+                        "payload": e.payload,
                     }
                     for e in entries
                 ],
                 "feedback": [
                     {
-                        "feedbackId": f["feedback_id"],
-                        "artifactKey": f["artifact_key"],
-                        "severity": f["severity"],
-                        "status": f["status"],
-                        "body": f["body"],
+                        "feedbackId": f.feedback_id,
+                        "artifactKey": f.artifact_key,
+                        "severity": f.severity.value,
+                        "status": f.status.value,
+                        "body": f.body,
                     }
                     for f in feedback
-                    if f["status"] in _OPEN_FEEDBACK
+                    if f.status in _OPEN_FEEDBACK
                 ],
             }
-            now = utcnow()
-            await ctx.tx.execute(
-                "snapshot_insert",
-                self._params(
-                    snapshot_id=snapshot_id,
-                    workspace_id=workspace_id,
-                    label=label,
-                    created_by=actor,
-                    now=now,
-                    content=Json(content),
-                ),
+            store = SnapshotStore(ctx.tx, self._scope)
+            await store.insert(
+                snapshot_id=snapshot_id,
+                workspace_id=workspace_id,
+                label=label,
+                created_by=actor,
+                now=utcnow(),
+                content=content,
             )
             await self._emit(
                 ctx,
@@ -110,25 +108,24 @@ class SnapshotsService(TenantService):
                     )
                 ],
             )
-            row = await ctx.tx.fetch_one("snapshot_get", self._params(snapshot_id=snapshot_id))
-        assert row is not None
-        return Snapshot.from_row(row)
+            snapshot = await store.get(snapshot_id)
+        assert snapshot is not None
+        return snapshot
 
     async def get(self, workspace_id: str, snapshot_id: str) -> Snapshot | None:
         """The snapshot with its content, or None if the workspace has no ``snapshot_id``."""
         validate_id(workspace_id, "workspace_id")
         validate_id(snapshot_id, "snapshot_id")
         async with self._transaction(read_only=True) as ctx:
-            row = await ctx.tx.fetch_one("snapshot_get", self._params(snapshot_id=snapshot_id))
-        if row is None or row["workspace_id"] != workspace_id:
+            snapshot = await SnapshotStore(ctx.tx, self._scope).get(snapshot_id)
+        if snapshot is None or snapshot.workspace_id != workspace_id:
             return None
-        return Snapshot.from_row(row)
+        return snapshot
 
     async def list(self, workspace_id: str) -> builtins.list[Snapshot]:
         validate_id(workspace_id, "workspace_id")
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all("snapshot_list", self._params(workspace_id=workspace_id))
-        return [Snapshot.from_row(r) for r in rows]
+            return await SnapshotStore(ctx.tx, self._scope).list(workspace_id)
 
     async def restore(self, workspace_id: str, snapshot_id: str, *, actor: str) -> Snapshot:
         """Bring the workspace back to the snapshot's content as new versions.
@@ -182,10 +179,9 @@ class SnapshotsService(TenantService):
         blackboard = BlackboardService(self._core, self._scope, bound=ctx)
         wanted: dict[str, dict[str, Any]] = {a["artifactKey"]: a for a in snapshot.artifacts}
         current = {
-            e["artifact_key"]: e
-            for e in await ctx.tx.fetch_all(
-                "entry_list",
-                self._params(workspace_id=snapshot.workspace_id, include_deleted=True),
+            e.artifact_key: e
+            for e in await BlackboardStore(ctx.tx, self._scope).entries(
+                snapshot.workspace_id, include_deleted=True
             )
         }
         restored: list[str] = []
@@ -194,9 +190,9 @@ class SnapshotsService(TenantService):
             now = current.get(key)
             same = (
                 now is not None
-                and not now["deleted"]
-                and now["payload"] == item["payload"]
-                and now["artifact_type"] == item["artifactType"]
+                and not now.deleted
+                and now.payload == item["payload"]
+                and now.artifact_type == item["artifactType"]
             )
             if same:
                 continue
@@ -212,8 +208,8 @@ class SnapshotsService(TenantService):
                 based_on=item["version"],
             )
             restored.append(key)
-        for key, row in sorted(current.items()):
-            if key not in wanted and not row["deleted"]:
+        for key, entry in sorted(current.items()):
+            if key not in wanted and not entry.deleted:
                 await blackboard._write(
                     ctx,
                     snapshot.workspace_id,
@@ -229,13 +225,13 @@ class SnapshotsService(TenantService):
 
     async def _require(self, ctx: UnitOfWork, workspace_id: str, snapshot_id: str) -> Snapshot:
         validate_id(snapshot_id, "snapshot_id")
-        row = await ctx.tx.fetch_one("snapshot_get", self._params(snapshot_id=snapshot_id))
-        if row is None or row["workspace_id"] != workspace_id:
+        snapshot = await SnapshotStore(ctx.tx, self._scope).get(snapshot_id)
+        if snapshot is None or snapshot.workspace_id != workspace_id:
             raise NotFound(
                 f"no snapshot {snapshot_id!r} in workspace {workspace_id!r} "
                 f"(tenant {self.tenant_id!r})"
             )
-        return Snapshot.from_row(row)
+        return snapshot
 
 
 def _member_events(

@@ -194,17 +194,14 @@ class WorkflowsService(TenantService):
         validate_limit(limit)
         status_value = None if status is None else _status(status).value
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all(
-                "wf_instance_list",
-                self._params(workflow_id=workflow_id, status=status_value, limit=limit),
+            return await WorkflowStore(ctx.tx, self._scope).instances(
+                workflow_id=workflow_id, status=status_value, limit=limit
             )
-        return [WorkflowInstance.from_row(r) for r in rows]
 
     async def counts(self) -> dict[str, int]:
         """Instances by status."""
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all("wf_instance_counts", self._params())
-        return {r["status"]: int(r["n"]) for r in rows}
+            return await WorkflowStore(ctx.tx, self._scope).counts()
 
     async def history(self, instance_id: str) -> builtins.list[HistoryEntry]:
         validate_id(instance_id, "instance_id")

@@ -313,6 +313,21 @@ class WorkflowStore:
             ),
         )
 
+    async def instances(
+        self, *, workflow_id: str | None, status: str | None, limit: int
+    ) -> list[WorkflowInstance]:
+        """Instances, newest first, optionally of one workflow and one status."""
+        rows = await self.tx.fetch_all(
+            "wf_instance_list",
+            self._params(workflow_id=workflow_id, status=status, limit=limit),
+        )
+        return [WorkflowInstance.from_row(r) for r in rows]
+
+    async def counts(self) -> dict[str, int]:
+        """Instances by status."""
+        rows = await self.tx.fetch_all("wf_instance_counts", self._params())
+        return {r["status"]: int(r["n"]) for r in rows}
+
     async def history(self, instance_id: str) -> list[HistoryEntry]:
         rows = await self.tx.fetch_all("wf_history_list", self._params(instance_id=instance_id))
         return [HistoryEntry.from_row(r) for r in rows]

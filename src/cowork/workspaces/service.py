@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from cowork.arguments import mapping_arg, string_list_arg, text_arg
@@ -18,9 +19,9 @@ from cowork.ids import new_id
 from cowork.jsondoc import validate_document
 from cowork.kernel.service import TenantService, utcnow
 from cowork.kernel.unit import UnitOfWork
-from cowork.storage.port import Json
 from cowork.tenancy import validate_id, validate_limit
 from cowork.workspaces.records import Workspace, WorkspaceStatus, next_status
+from cowork.workspaces.store import WorkspaceStore
 
 __all__ = ["WorkspacesService"]
 
@@ -95,7 +96,7 @@ class WorkspacesService(TenantService):
         creator is the one member; ``members=[]`` creates
         it with none."""
         ws_id = new_id() if workspace_id is None else validate_id(workspace_id, "workspace_id")
-        checked_name = _text(name, "name", MAX_NAME)
+        checked_name = text_arg(name, "name", MAX_NAME)
         validate_id(actor, "actor")
         if project_id is not None:
             validate_id(project_id, "project_id")
@@ -107,21 +108,19 @@ class WorkspacesService(TenantService):
         now = utcnow()
         try:
             async with self._transaction() as ctx:
-                await ctx.tx.execute(
-                    "workspace_insert",
-                    self._params(
-                        workspace_id=ws_id,
-                        project_id=project_id,
-                        name=checked_name,
-                        description=checked_description,
-                        members=Json(member_list),
-                        metadata=Json(meta),
-                        created_by=actor,
-                        now=now,
-                    ),
+                store = self._store(ctx)
+                await store.insert(
+                    workspace_id=ws_id,
+                    project_id=project_id,
+                    name=checked_name,
+                    description=checked_description,
+                    members=member_list,
+                    metadata=meta,
+                    created_by=actor,
+                    now=now,
                 )
-                row = await ctx.tx.fetch_one("workspace_get", self._params(workspace_id=ws_id))
-                assert row is not None
+                created = await store.get(ws_id)
+                assert created is not None
                 await self._emit(
                     ctx,
                     [
@@ -155,16 +154,15 @@ class WorkspacesService(TenantService):
                 )
         except StorageConflict:
             raise ValidationError(f"workspace {ws_id!r} already exists") from None
-        return Workspace.from_row(row)
+        return created
 
     async def get(self, workspace_id: str, *, include_deleted: bool = False) -> Workspace | None:
         """The workspace, or None if missing (or deleted, unless ``include_deleted``)."""
         validate_id(workspace_id, "workspace_id")
         async with self._transaction(read_only=True) as ctx:
-            row = await ctx.tx.fetch_one("workspace_get", self._params(workspace_id=workspace_id))
-        if row is None:
+            workspace = await self._store(ctx).get(workspace_id)
+        if workspace is None:
             return None
-        workspace = Workspace.from_row(row)
         if workspace.status is WorkspaceStatus.DELETED and not include_deleted:
             return None
         return workspace
@@ -182,22 +180,17 @@ class WorkspacesService(TenantService):
         validate_limit(limit)
         status_value = None if status is None else _status(status).value
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all(
-                "workspace_list",
-                self._params(
-                    project_id=project_id,
-                    status=status_value,
-                    include_deleted=include_deleted or status_value == "deleted",
-                    limit=limit,
-                ),
+            return await self._store(ctx).list(
+                project_id=project_id,
+                status=status_value,
+                include_deleted=include_deleted or status_value == "deleted",
+                limit=limit,
             )
-        return [Workspace.from_row(r) for r in rows]
 
     async def counts(self) -> dict[str, int]:
         """Workspaces by status (deleted ones included)."""
         async with self._transaction(read_only=True) as ctx:
-            rows = await ctx.tx.fetch_all("workspace_counts", self._params())
-        return {r["status"]: int(r["n"]) for r in rows}
+            return await self._store(ctx).counts()
 
     # -- lifecycle ----------------------------------------------------------------------------
     # ``reason`` (optional, like ``workflows.cancel``) travels in the events.
@@ -371,6 +364,9 @@ class WorkspacesService(TenantService):
         return updated
 
     # -- shared with other services -------------------------------------------------------------
+    def _store(self, ctx: UnitOfWork) -> WorkspaceStore:
+        return WorkspaceStore(ctx.tx, self._scope)
+
     async def locked(
         self,
         ctx: UnitOfWork,
@@ -382,46 +378,22 @@ class WorkspacesService(TenantService):
         """The workspace and its row version, row-locked in ``ctx`` (NotFound if missing or
         deleted)."""
         validate_id(workspace_id, "workspace_id")
-        query = "workspace_get_for_share" if share else "workspace_get_for_update"
-        row = await ctx.tx.fetch_one(query, self._params(workspace_id=workspace_id))
-        if row is None or (row["status"] == "deleted" and not include_deleted):
+        found = await self._store(ctx).locked(workspace_id, share=share)
+        if found is None or (found[0].status is WorkspaceStatus.DELETED and not include_deleted):
             raise NotFound(f"no workspace {workspace_id!r} in tenant {self.tenant_id!r}")
-        return Workspace.from_row(row), row["row_version"]
+        return found
 
     async def _write(
         self, ctx: UnitOfWork, current: Workspace, row_version: int, **changes: Any
     ) -> Workspace:
-        fields: dict[str, Any] = {
-            "status": current.status,
-            "members": current.members,
-            "metadata": current.metadata,
-            "name": current.name,
-            "description": current.description,
-            "project_id": current.project_id,
-            "closed_at": current.closed_at,
-            "deleted_at": current.deleted_at,
-            **changes,
-        }
-        count = await ctx.tx.execute(
-            "workspace_update",
-            self._params(
-                workspace_id=current.workspace_id,
-                status=WorkspaceStatus(fields["status"]).value,
-                members=Json(list(fields["members"])),
-                metadata=Json(fields["metadata"]),
-                name=fields["name"],
-                description=fields["description"],
-                project_id=fields["project_id"],
-                closed_at=fields["closed_at"],
-                deleted_at=fields["deleted_at"],
-                now=utcnow(),
-                row_version=row_version,
-            ),
+        """Write ``current`` with ``changes`` (fields of :class:`Workspace`); the stored
+        result."""
+        store = self._store(ctx)
+        count = await store.update(
+            replace(current, **changes), row_version=row_version, now=utcnow()
         )
         if count != 1:  # the row lock makes this impossible unless the schema is bypassed
             raise StorageConflict(f"workspace {current.workspace_id!r} changed concurrently")
-        row = await ctx.tx.fetch_one(
-            "workspace_get", self._params(workspace_id=current.workspace_id)
-        )
-        assert row is not None
-        return Workspace.from_row(row)
+        updated = await store.get(current.workspace_id)
+        assert updated is not None
+        return updated
