@@ -10,20 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from cowork.blackboard.records import Feedback, FeedbackSeverity, FeedbackStatus
-from cowork.storage.port import Json, Transaction
-from cowork.tenancy import TenantScope
+from cowork.kernel.store import TenantStore
+from cowork.storage.port import Json
 
 __all__ = ["FeedbackStore"]
 
 
-class FeedbackStore:
-    def __init__(self, tx: Transaction, scope: TenantScope) -> None:
-        self.tx = tx
-        self.scope = scope
-
-    def _params(self, **values: Any) -> dict[str, Any]:
-        return {"tenant_id": self.scope.tenant_id, "owner_id": self.scope.owner_id, **values}
-
+class FeedbackStore(TenantStore):
     async def insert(
         self,
         *,

@@ -12,20 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from cowork.blackboard.records import ArtifactVersion, BlackboardEntry, Operation
-from cowork.storage.port import Json, Transaction
-from cowork.tenancy import TenantScope
+from cowork.kernel.store import TenantStore
+from cowork.storage.port import Json
 
 __all__ = ["BlackboardStore"]
 
 
-class BlackboardStore:
-    def __init__(self, tx: Transaction, scope: TenantScope) -> None:
-        self.tx = tx
-        self.scope = scope
-
-    def _params(self, **values: Any) -> dict[str, Any]:
-        return {"tenant_id": self.scope.tenant_id, "owner_id": self.scope.owner_id, **values}
-
+class BlackboardStore(TenantStore):
     # -- current versions ---------------------------------------------------------------------
     async def entry(self, workspace_id: str, artifact_key: str) -> BlackboardEntry | None:
         """The current version of an artifact (a tombstone if it is deleted)."""

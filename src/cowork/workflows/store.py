@@ -8,7 +8,8 @@ from typing import Any
 
 from cowork.errors import DefinitionConflict, StorageConflict
 from cowork.kernel.service import utcnow
-from cowork.storage.port import Json, JsonText, Pending, Row, Transaction
+from cowork.kernel.store import TenantStore
+from cowork.storage.port import Json, JsonText, Pending, Row
 from cowork.tenancy import TenantScope
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
@@ -26,14 +27,7 @@ class PendingAction:
     waiting_seconds: float
 
 
-class WorkflowStore:
-    def __init__(self, tx: Transaction, scope: TenantScope) -> None:
-        self.tx = tx
-        self.scope = scope
-
-    def _params(self, **values: Any) -> dict[str, Any]:
-        return {"tenant_id": self.scope.tenant_id, "owner_id": self.scope.owner_id, **values}
-
+class WorkflowStore(TenantStore):
     # -- definitions --------------------------------------------------------------------------
     async def register(self, definition: WorkflowDefinition) -> bool:
         """Store a definition; True if new. Same content again is a no-op; other content under

@@ -9,21 +9,14 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from cowork.storage.port import Json, Transaction
-from cowork.tenancy import TenantScope
+from cowork.kernel.store import TenantStore
+from cowork.storage.port import Json
 from cowork.workspaces.records import Workspace
 
 __all__ = ["WorkspaceStore"]
 
 
-class WorkspaceStore:
-    def __init__(self, tx: Transaction, scope: TenantScope) -> None:
-        self.tx = tx
-        self.scope = scope
-
-    def _params(self, **values: Any) -> dict[str, Any]:
-        return {"tenant_id": self.scope.tenant_id, "owner_id": self.scope.owner_id, **values}
-
+class WorkspaceStore(TenantStore):
     async def insert(
         self,
         *,
