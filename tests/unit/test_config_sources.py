@@ -62,7 +62,7 @@ def test_each_level_wins_over_the_ones_below(tmp_path: Path, suffix: str) -> Non
     assert s.tenant_name == "env"  # environment > file
     assert s.pool_max_size == 6  # None is "not given": the environment decides
     assert s.owner_id == "file"  # file > default
-    assert s.workflow_concurrency == 4  # nobody set it: the default
+    assert s.workflow_concurrency == 16  # nobody set it: the default
 
 
 def test_the_value_that_wins_is_the_one_validated(tmp_path: Path) -> None:

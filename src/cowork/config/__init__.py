@@ -35,9 +35,9 @@ Environment variable / setting                  Default            Meaning
 ``COWORK_LOG_FORMAT`` / ``log_format``          ``plain``          ``plain`` or ``json``
 ``COWORK_WORKFLOW_LEASE_SECONDS`` /            ``30``             a workflow step's lease; when
 ``workflow_lease_seconds``                                         it expires another worker resumes
-``COWORK_WORKFLOW_CONCURRENCY`` /              ``4``              workflow steps a worker runs at
-``workflow_concurrency``                                           once per tenant (PostgreSQL, at
-                                                                   most the pool size; SQLite: 1)
+``COWORK_WORKFLOW_CONCURRENCY`` /              ``16``             workflow steps a worker runs at
+``workflow_concurrency``                                           once per tenant (actions hold
+                                                                   no connection while they wait)
 ``COWORK_WORKER_STOP_GRACE_SECONDS`` /          ``8``              on shutdown, how long a running
 ``stop_grace_seconds``                                             step may finish before it is
                                                                    rolled back and released

@@ -129,8 +129,10 @@ class Settings(BaseSettings):
     workflow_lease_seconds: Seconds = Field(
         30.0, gt=0, validation_alias=AliasChoices("COWORK_WORKFLOW_LEASE_SECONDS")
     )
+    # Steps are agents' model and tool calls: they wait, holding no connection, so a worker
+    # runs many at once; their checkpoints then share commits (group commit).
     workflow_concurrency: Count = Field(
-        4, ge=1, validation_alias=AliasChoices("COWORK_WORKFLOW_CONCURRENCY")
+        16, ge=1, validation_alias=AliasChoices("COWORK_WORKFLOW_CONCURRENCY")
     )
     stop_grace_seconds: Seconds = Field(
         8.0, ge=0, validation_alias=AliasChoices("COWORK_WORKER_STOP_GRACE_SECONDS")
