@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from cowork.storage.port import Row
+from cowork.storage.records import from_row
 
 __all__ = [
     "ArtifactDiff",
@@ -44,20 +45,7 @@ class BlackboardEntry:
 
     @classmethod
     def from_row(cls, row: Row) -> BlackboardEntry:
-        return cls(
-            workspace_id=row["workspace_id"],
-            artifact_key=row["artifact_key"],
-            artifact_id=row["artifact_id"],
-            artifact_type=row["artifact_type"],
-            actor=row["source"],
-            version=row["version"],
-            payload=row["payload"],
-            deleted=bool(row["deleted"]),
-            tenant_id=row["tenant_id"],
-            owner_id=row["owner_id"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+        return from_row(cls, row, actor=row["source"], deleted=bool(row["deleted"]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,19 +66,7 @@ class ArtifactVersion:
 
     @classmethod
     def from_row(cls, row: Row) -> ArtifactVersion:
-        return cls(
-            workspace_id=row["workspace_id"],
-            artifact_key=row["artifact_key"],
-            version=row["version"],
-            artifact_id=row["artifact_id"],
-            artifact_type=row["artifact_type"],
-            actor=row["source"],
-            payload=row["payload"],
-            operation=row["operation"],
-            deleted=bool(row["deleted"]),
-            based_on=row["based_on"],
-            created_at=row["created_at"],
-        )
+        return from_row(cls, row, actor=row["source"], deleted=bool(row["deleted"]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,19 +152,12 @@ class Feedback:
 
     @classmethod
     def from_row(cls, row: Row) -> Feedback:
-        return cls(
-            feedback_id=row["feedback_id"],
-            workspace_id=row["workspace_id"],
-            artifact_key=row["artifact_key"],
+        return from_row(
+            cls,
+            row,
             actor=row["author_id"],
-            body=row["body"],
             severity=FeedbackSeverity(row["severity"]),
             status=FeedbackStatus(row["status"]),
             tags=tuple(row["tags"]),
             comments=tuple(FeedbackComment.from_json(c) for c in row["comments"]),
-            metadata=row["metadata"],
-            tenant_id=row["tenant_id"],
-            owner_id=row["owner_id"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
         )

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from cowork.events.log import Cursor
 from cowork.storage.port import Row
+from cowork.storage.records import from_row
 
 __all__ = ["ConsumerCheckpoint", "ConsumerInfo", "ParkedEvent"]
 
@@ -42,16 +43,7 @@ class ConsumerInfo:
 
     @classmethod
     def from_row(cls, row: Row) -> ConsumerInfo:
-        return cls(
-            consumer_id=row["consumer_id"],
-            pattern=row["pattern"],
-            last_position=row["last_position"],
-            lag=row["lag"],
-            parked=row["parked"],
-            lease_owner=row["lease_owner"],
-            lease_expires_at=row["lease_expires_at"],
-            updated_at=row["updated_at"],
-        )
+        return from_row(cls, row)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,13 +59,4 @@ class ParkedEvent:
 
     @classmethod
     def from_row(cls, row: Row) -> ParkedEvent:
-        return cls(
-            consumer_id=row["consumer_id"],
-            position=row["position"],
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            attempts=row["attempts"],
-            last_error=row["last_error"],
-            status=row["status"],
-            parked_at=row["parked_at"],
-        )
+        return from_row(cls, row)

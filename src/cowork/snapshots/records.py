@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cowork.storage.port import Row
+from cowork.storage.records import from_row
 
 __all__ = ["Snapshot"]
 
@@ -28,16 +29,7 @@ class Snapshot:
 
     @classmethod
     def from_row(cls, row: Row) -> Snapshot:
-        return cls(
-            snapshot_id=row["snapshot_id"],
-            workspace_id=row["workspace_id"],
-            label=row["label"],
-            actor=row["created_by"],
-            created_at=row["created_at"],
-            tenant_id=row["tenant_id"],
-            owner_id=row["owner_id"],
-            content=row.get("content") or {},
-        )
+        return from_row(cls, row, actor=row["created_by"], content=row.get("content") or {})
 
     @property
     def artifacts(self) -> list[dict[str, Any]]:

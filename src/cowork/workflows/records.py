@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from cowork.storage.port import Row
+from cowork.storage.records import from_row
 
 __all__ = ["HistoryEntry", "InstanceStatus", "WorkflowInstance"]
 
@@ -111,15 +112,4 @@ class HistoryEntry:
 
     @classmethod
     def from_row(cls, row: Row) -> HistoryEntry:
-        return cls(
-            seq=row["seq"],
-            kind=row["kind"],
-            step_index=row["step_index"],
-            step_name=row["step_name"],
-            from_status=row["from_status"],
-            to_status=row["to_status"],
-            event_id=row["event_id"],
-            actor=row["actor"],
-            detail=row["detail"],
-            created_at=row["created_at"],
-        )
+        return from_row(cls, row)

@@ -9,6 +9,7 @@ from typing import Any
 
 from cowork.errors import InvalidTransition
 from cowork.storage.port import Row
+from cowork.storage.records import from_row
 
 __all__ = ["TRANSITIONS", "Workspace", "WorkspaceStatus", "next_status"]
 
@@ -63,19 +64,6 @@ class Workspace:
 
     @classmethod
     def from_row(cls, row: Row) -> Workspace:
-        return cls(
-            workspace_id=row["workspace_id"],
-            tenant_id=row["tenant_id"],
-            owner_id=row["owner_id"],
-            project_id=row["project_id"],
-            name=row["name"],
-            description=row["description"],
-            status=WorkspaceStatus(row["status"]),
-            members=tuple(row["members"]),
-            metadata=row["metadata"],
-            created_by=row["created_by"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            closed_at=row["closed_at"],
-            deleted_at=row["deleted_at"],
+        return from_row(
+            cls, row, status=WorkspaceStatus(row["status"]), members=tuple(row["members"])
         )
