@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from cowork.events.envelope import EventEnvelope, NewEvent
 from cowork.events.log import append_events, prepare_event
@@ -39,9 +38,6 @@ class TenantService:
         else:
             async with open_transaction(self._core, self._scope, read_only=read_only) as ctx:
                 yield ctx
-
-    def _params(self, **values: Any) -> dict[str, Any]:
-        return {"tenant_id": self._scope.tenant_id, "owner_id": self._scope.owner_id, **values}
 
     async def _emit(self, ctx: UnitOfWork, events: Sequence[NewEvent]) -> list[EventEnvelope]:
         """Append events in the operation's own transaction (transactional outbox); a value

@@ -9,7 +9,7 @@ from typing import Any
 from cowork.errors import DefinitionConflict, StorageConflict
 from cowork.kernel.service import utcnow
 from cowork.kernel.store import TenantStore
-from cowork.storage.port import Json, JsonText, Pending, Row
+from cowork.storage.port import Json, JsonText, Pending
 from cowork.tenancy import TenantScope
 from cowork.workflows.definition import WorkflowDefinition
 from cowork.workflows.records import HistoryEntry, InstanceStatus, WorkflowInstance
@@ -227,31 +227,6 @@ class WorkflowStore(TenantStore):
         assert row is not None
         return int(row["xmin"]), int(row["xmax"])
 
-    async def save_in_one(
-        self,
-        instance: WorkflowInstance,
-        *,
-        new: bool,
-        entries: list[dict[str, Any]],
-        batch: JsonText,
-        expect_owner: str | None = None,
-        at_head: bool = False,
-    ) -> Row | None:
-        """Write ``instance`` (``new``: insert it; else compare-and-set on the stored
-        ``row_version``, given as ``instance.row_version``, and ``expect_owner``'s lease) with
-        its history and events in one statement (adapters with ``wf_save``); None when the
-        insert or the compare-and-set did not happen, and then nothing was written."""
-        query, params = save_statement(
-            self.scope,
-            instance,
-            new=new,
-            entries=entries,
-            batch=batch,
-            expect_owner=expect_owner,
-            at_head=at_head,
-        )
-        return await self.tx.fetch_one(query, params)
-
     async def update(
         self, instance: WorkflowInstance, *, expect_owner: str | None = None, **fields: Any
     ) -> PendingUpdate:
@@ -354,8 +329,8 @@ def save_statement(
     expect_owner: str | None = None,
     at_head: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """The one statement (``wf_start`` or ``wf_save``) and parameters of
-    :meth:`WorkflowStore.save_in_one`, to run in a transaction or in one trip."""
+    """The one statement (``wf_start`` or ``wf_save``) and parameters that write an instance
+    with its history and events, to run in a transaction or in one trip."""
     common = {
         "tenant_id": scope.tenant_id,
         "owner_id": scope.owner_id,
